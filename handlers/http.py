@@ -60,7 +60,14 @@ def guard_destination(url: str) -> None:
         raise ActionFailed(f"cannot resolve host {host!r}: {error.strerror}", retryable=True) from None
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified:
+        if (
+            ip.is_loopback
+            or ip.is_private
+            or ip.is_link_local
+            or ip.is_reserved
+            or ip.is_multicast
+            or ip.is_unspecified
+        ):
             raise ActionFailed(
                 f"refused destination {host!r}: it resolves to {ip}, a non-public address "
                 "(set allow_private: true on the action for an on-premises or test receiver)"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from typing import ClassVar
 
 from handlers.base import Action, ActionContext, ActionOutcome
+from shared.problems import Problems
 
 logger = logging.getLogger("aml_events.actions.log")
 
@@ -14,9 +17,9 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 class LogAction(Action):
     kind = "log"
-    OPTIONS = {"level": False, "message": False}
+    OPTIONS: ClassVar[Mapping[str, bool]] = {"level": False, "message": False}
 
-    def configure(self, problems, line) -> None:  # type: ignore[no-untyped-def]
+    def configure(self, problems: Problems, line: int) -> None:
         level = str(self.options.get("level", "info")).lower()
         if level not in _LEVELS:
             problems.add(line, f"log: level {level!r} is not one of {', '.join(_LEVELS)}")

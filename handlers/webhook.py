@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from handlers import http
 from handlers.base import Action, ActionContext, ActionOutcome
+from shared.problems import Problems
 
 
 class WebhookAction(Action):
     kind = "webhook"
-    OPTIONS = {"url": True, "allow_private": False}
+    OPTIONS: ClassVar[Mapping[str, bool]] = {"url": True, "allow_private": False}
 
-    def configure(self, problems, line) -> None:  # type: ignore[no-untyped-def]
+    def configure(self, problems: Problems, line: int) -> None:
         self.url = str(self.options.get("url") or "")
         if self.url and (problem := http.check_url(self.url)):
             problems.add(line, f"webhook: url {problem}")

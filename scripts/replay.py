@@ -47,7 +47,9 @@ def binding_for(item: Any) -> Any:
             return value  # left for the event parser to reject, naming the field
 
     if "specversion" in item:
-        extensions = {k: v for k, v in item.items() if k not in ("id", "source", "type", "specversion", "data", "time", "subject")}
+        extensions = {
+            k: v for k, v in item.items() if k not in ("id", "source", "type", "specversion", "data", "time", "subject")
+        }
         return func.CloudEvent(
             id=item.get("id"), source=item.get("source"), type=item.get("type"), specversion=item["specversion"],
             data=item.get("data"), time=when(item.get("time")), subject=item.get("subject"), **extensions,
@@ -76,7 +78,9 @@ def replay_payload(body: bytes, functions: dict[str, Callable[[Any], None]], ori
     try:
         decoded = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        current_engine().reject("replay", EventRejected("", f"{origin} is not JSON: {error}"), body.decode("utf-8", "replace"))
+        current_engine().reject(
+            "replay", EventRejected("", f"{origin} is not JSON: {error}"), body.decode("utf-8", "replace")
+        )
         return
     for item in decoded if isinstance(decoded, list) else [decoded]:
         function = function_for(item)
@@ -115,7 +119,7 @@ def print_table(reports: list[Any]) -> None:
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths)) + "  " + row[5])
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
     counts: dict[str, int] = {}
     for r in reports:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -131,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--azurite", action="store_true", help="start a throwaway in-memory Azurite for the ledger")
     parser.add_argument("--verbose", action="store_true", help="also print the app's log lines")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s %(message)s"
+    )
 
     if args.routes:
         os.environ["ROUTES_FILE"] = str(Path(args.routes).resolve())
@@ -162,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     if args.dry_run:
-        engine.use_engine(engine.Engine(settings, lambda: routes_for(settings.routes_file, settings.environ), None, dry_run=True))
+        engine.use_engine(
+            engine.Engine(settings, lambda: routes_for(settings.routes_file, settings.environ), None, dry_run=True)
+        )
     else:
         engine.use_engine(None)
         try:

@@ -152,7 +152,9 @@ class Engine:
         if isinstance(claim, AlreadyHandled):
             report.status, report.attempts = SKIPPED, claim.record.attempts
             report.detail = (
-                "in progress in another delivery" if claim.in_progress else f"already {claim.record.status}: {claim.record.detail}"
+                "in progress in another delivery"
+                if claim.in_progress
+                else f"already {claim.record.status}: {claim.record.detail}"
             )
             _emit(report)
             return report
@@ -171,7 +173,9 @@ class Engine:
         policy = action.retry
         budget_end = deadline - RECORDING_RESERVE_SECONDS
         for attempt in range(1, policy.attempts + 1):
-            action_deadline = budget_end if action.timeout is None else min(budget_end, time.monotonic() + action.timeout)
+            action_deadline = (
+                budget_end if action.timeout is None else min(budget_end, time.monotonic() + action.timeout)
+            )
             ctx = ActionContext(event, route.name, action.position, key, action_deadline, self.settings, attempt)
             try:
                 outcome = action.action.run(ctx)
@@ -219,7 +223,9 @@ def current_engine() -> Engine:
             from shared.ledger import TableLedger
 
             settings = current_settings()
-            _engine = Engine(settings, lambda: routes_for(settings.routes_file, settings.environ), TableLedger(settings))
+            _engine = Engine(
+                settings, lambda: routes_for(settings.routes_file, settings.environ), TableLedger(settings)
+            )
         return _engine
 
 

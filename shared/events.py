@@ -161,7 +161,7 @@ class RunCompleted(RunEvent):
 
 class RunStatusChanged(RunEvent):
     run_status: str
-    FIELDS = RunEvent.FIELDS + (("run_status", "runStatus", "status", True),)
+    FIELDS = (*RunEvent.FIELDS, ("run_status", "runStatus", "status", True))
 
     @property
     def status(self) -> str:

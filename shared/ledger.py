@@ -167,7 +167,9 @@ class TableLedger:
                 match_condition=MatchConditions.IfNotModified,
             )
         except ResourceModifiedError:
-            return AlreadyHandled(_from_entity(self._call("claim", self.table.get_entity, entity["PartitionKey"], entity["RowKey"])))
+            return AlreadyHandled(
+                _from_entity(self._call("claim", self.table.get_entity, entity["PartitionKey"], entity["RowKey"]))
+            )
         return Claim(record, metadata["etag"], previous)
 
     def finish(self, claim: Claim, status: str, detail: str, attempts: int, extra: dict[str, Any]) -> None:
@@ -218,9 +220,7 @@ class TableLedger:
             filters.append("updated ge @since")
             parameters["since"] = since
         query = " and ".join(filters)
-        entities = (
-            self.table.query_entities(query, parameters=parameters) if query else self.table.list_entities()
-        )
+        entities = self.table.query_entities(query, parameters=parameters) if query else self.table.list_entities()
         try:
             self._ensure_tables()
             for entity in entities:

@@ -143,7 +143,9 @@ def _parse_route(
         return None
     name = spec.get("name")
     if not isinstance(name, str) or not ROUTE_NAME.match(name):
-        problems.add(spec.line_of("name"), "`name` is required: letters, digits, '.', '_' or '-', at most 63 characters")
+        problems.add(
+            spec.line_of("name"), "`name` is required: letters, digits, '.', '_' or '-', at most 63 characters"
+        )
         name = f"routes[{index}]"
     else:
         problems.context = f"route {name!r}"
@@ -244,7 +246,9 @@ def _substitute_settings(value: Any, environ: Mapping[str, str], problems: Probl
 
         return SETTING_REFERENCE.sub(setting, value)
     if isinstance(value, Mapping):
-        return {key: _substitute_settings(item, environ, problems, line, f"{where}.{key}") for key, item in value.items()}
+        return {
+            key: _substitute_settings(item, environ, problems, line, f"{where}.{key}") for key, item in value.items()
+        }
     if isinstance(value, list):
         return [_substitute_settings(item, environ, problems, line, where) for item in value]
     return value

@@ -46,7 +46,9 @@ def _service_uri(settings: Settings, service: str) -> tuple[str | None, str | No
 def _credential(settings: Settings) -> Any:
     from azure.identity import DefaultAzureCredential
 
-    client_id = settings.environ.get(f"{settings.storage_connection}__clientId") or settings.environ.get("AZURE_CLIENT_ID")
+    client_id = settings.environ.get(f"{settings.storage_connection}__clientId") or settings.environ.get(
+        "AZURE_CLIENT_ID"
+    )
     return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 

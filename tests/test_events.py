@@ -44,7 +44,10 @@ def test_both_schemas_give_the_same_typed_event(name: str) -> None:
     assert grid.workspace.subscription_id == "11111111-2222-3333-4444-555555555555"
     assert grid.studio_url == cloud.studio_url
     assert grid.studio_url.startswith("https://ml.azure.com/")
-    assert "wsid=/subscriptions/11111111-2222-3333-4444-555555555555/resourcegroups/rg-mlops-prod/workspaces/mlw-contoso-prod" in grid.studio_url
+    assert (
+        "wsid=/subscriptions/11111111-2222-3333-4444-555555555555/resourcegroups/rg-mlops-prod/workspaces/mlw-contoso-prod"
+        in grid.studio_url
+    )
 
 
 @pytest.mark.parametrize("name", SAMPLES)

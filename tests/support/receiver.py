@@ -50,7 +50,9 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
-                    receiver.requests.append(Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.requests.append(
+                        Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
                     reply = receiver.replies.popleft() if receiver.replies else receiver.default
                 if reply.delay:
                     time.sleep(reply.delay)
