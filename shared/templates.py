@@ -1,0 +1,126 @@
+"""Jinja2 templates over events, for message bodies, subjects and action inputs.
+
+Templates are sandboxed (routes.yaml and template files are configuration, not code), strict (an
+unknown name is an error, found when routes are validated, not at 3 a.m.), and HTML templates
+autoescape: run tags and names are written by data scientists, and `<script>` must arrive as text.
+In a template, `event.data.RunId` finds `runId` too: field names are case-insensitive, as everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from shared.events import AmlEvent, get_ci, parse_event
+
+_EXAMPLES = Path(__file__).with_name("example_events.json")
+
+
+class TemplateProblem(ValueError):
+    """A template that does not compile or does not render; `line` is within the template."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+class CaseInsensitive(Mapping[str, Any]):
+    """A read-only view of event data where `RunId`, `runId` and `RUNID` are the same key."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        missing = object()
+        value = get_ci(self._data, key, missing)
+        if value is missing:
+            raise KeyError(key)
+        return CaseInsensitive(value) if isinstance(value, Mapping) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return repr(dict(self._data))
+
+
+def _tojson(value: Any) -> str:
+    plain = dict(value) if isinstance(value, CaseInsensitive) else value
+    return json.dumps(plain, default=lambda v: dict(v) if isinstance(v, Mapping) else str(v))
+
+
+def _environment(autoescape: bool, loader: jinja2.BaseLoader | None = None) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=autoescape,
+        loader=loader,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["tojson"] = _tojson
+    return env
+
+
+TEXT = _environment(autoescape=False)
+HTML = _environment(autoescape=True)
+
+
+def template_context(event: AmlEvent, route: str | None = None, **extra: Any) -> dict[str, Any]:
+    """What every template sees: `event` (the normalised event, `event.data.<Field>`, typed
+    `event.fields.<name>`, `event.workspace`, `event.studioUrl`, `event.title`), `facts` and `route`."""
+    as_dict = event.to_dict()
+    return {
+        "event": CaseInsensitive({**as_dict, "data": event.data, "studio_url": event.studio_url}),
+        "facts": event.facts(),
+        "route": route,
+        **extra,
+    }
+
+
+def compile_template(source: str, *, html: bool = False) -> jinja2.Template:
+    try:
+        return (HTML if html else TEXT).from_string(source)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateProblem(f"template syntax error: {error.message}", error.lineno) from None
+
+
+def render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    try:
+        return template.render(context)
+    except jinja2.UndefinedError as error:
+        message = (error.message or "").replace("'shared.templates.CaseInsensitive object'", "the event")
+        raise TemplateProblem(f"template refers to something the event does not have: {message}") from None
+    except jinja2.TemplateError as error:
+        raise TemplateProblem(f"template error: {error}") from None
+    except (TypeError, ValueError, ArithmeticError) as error:
+        raise TemplateProblem(f"template error: {type(error).__name__}: {error}") from None
+
+
+@cache
+def example_events() -> dict[str, AmlEvent]:
+    """One complete event per type, to check templates against when routes are loaded."""
+    raw = json.loads(_EXAMPLES.read_text(encoding="utf-8"))
+    return {event_type: parse_event(event) for event_type, event in raw.items() if not event_type.startswith("_")}
+
+
+def check_template(template: jinja2.Template, event_types: Iterable[str], **extra: Any) -> str | None:
+    """Render against an example of each event type; the first problem, or None."""
+    for event_type in event_types:
+        example = example_events().get(event_type)
+        if example is None:
+            continue
+        try:
+            render(template, template_context(example, route="example", **extra))
+        except TemplateProblem as problem:
+            return f"{problem} (checked against an example {example.short_type} event)"
+    return None
