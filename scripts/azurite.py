@@ -6,8 +6,8 @@ foreground: `python scripts/azurite.py` prints the connection string to use.
 
 from __future__ import annotations
 
-import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -91,12 +91,19 @@ def start(timeout: float = 30.0, ports: tuple[int, int, int] | None = None) -> A
     return azurite
 
 
-if __name__ == "__main__":
+def main() -> None:
     running = start()
+    # SIGTERM ends the wait below like Ctrl+C does; Azurite runs in its own session, so stop it by PID.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(running.connection_string, flush=True)
     print(f"Azurite PID {running.process.pid}; Ctrl+C stops it.", file=sys.stderr)
     try:
         running.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         running.stop()
-    sys.exit(0 if os.environ.get("CI") is None else running.process.returncode or 0)
+
+
+if __name__ == "__main__":
+    main()
