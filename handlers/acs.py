@@ -90,7 +90,7 @@ class SendResult:
 
 def send(settings: AcsSettings, message: Mapping[str, Any], operation_id: str, remaining: float) -> SendResult:
     """Send once; raises ActionFailed (retryable for throttling, outages and timeouts)."""
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
     timeout = max(0.1, remaining)
     try:
@@ -106,16 +106,14 @@ def send(settings: AcsSettings, message: Mapping[str, Any], operation_id: str, r
             # Accepted (202) but not confirmed in time: the service queues it; resending could duplicate.
             return SendResult(operation_id, "Running")
         result = poller.result()
-    except ClientAuthenticationError as error:
-        raise ActionFailed(f"ACS refused the credential ({settings.auth}): {_reason(error)}; {HOW_TO_GRANT}") from None
     except HttpResponseError as error:
-        raise _failure(error) from None
+        raise _failure(error, settings) from None
     except ServiceRequestError as error:
         raise ActionFailed(f"ACS unreachable: {error.message}", retryable=True) from None
     return SendResult(str(result.get("id") or operation_id), str(result.get("status") or "Succeeded"))
 
 
-def _failure(error: Any) -> ActionFailed:
+def _failure(error: Any, settings: AcsSettings) -> ActionFailed:
     status = getattr(error, "status_code", None)
     response = getattr(error, "response", None)
     if status in RETRYABLE_STATUS:  # 429: the send limits (a few a minute on Azure-managed domains)
@@ -126,7 +124,12 @@ def _failure(error: Any) -> ActionFailed:
             retry_after=retry_after_seconds(_lower(response.headers)) if response is not None else None,
         )
     if status in (401, 403):
-        return ActionFailed(f"ACS refused the request ({status}): {_reason(error)}; {HOW_TO_GRANT}")
+        fix = {
+            "managed identity": HOW_TO_GRANT,
+            "connection string": "check the accesskey in ACS_CONNECTION_STRING",
+            "access key": "check ACS_ACCESS_KEY",
+        }[settings.auth]
+        return ActionFailed(f"ACS refused the {settings.auth} ({status}): {_reason(error)}; {fix}")
     if status is not None and 400 <= status < 500:
         return ActionFailed(f"ACS rejected the email ({status}): {_reason(error)}")
     # The operation itself ended Failed or Canceled (e.g. a recipient on the suppression list).

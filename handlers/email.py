@@ -23,7 +23,7 @@ from shared.templates import TemplateProblem, check_template, compile_template
 
 # ACS accepts at most 50 recipients per message.
 MAX_RECIPIENTS = 50
-OUTBOX_SENDER = "aml-event-actions@localhost"
+OUTBOX_SENDER = "aml-event-actions@outbox.local"  # From of outbox files when EMAIL_SENDER is unset
 
 
 class EmailAction(Action):
@@ -101,11 +101,10 @@ class EmailAction(Action):
         settings = acs.AcsSettings.from_environ(environ)
         sender = environ.get("EMAIL_SENDER", "").strip()
         if settings is None:
-            message = OutgoingEmail(Mailbox.parse(sender or OUTBOX_SENDER), self.recipients, content)
-            return self._write_to_outbox(ctx, message)
+            return self._write_to_outbox(ctx, OutgoingEmail(_sender(sender or OUTBOX_SENDER), self.recipients, content))
         if not sender:
             raise ActionFailed("EMAIL_SENDER is not set: the ACS sender address, e.g. DoNotReply@<domain>")
-        message = OutgoingEmail(Mailbox.parse(sender), self.recipients, content)
+        message = OutgoingEmail(_sender(sender), self.recipients, content)
         operation_id = id_for(ctx.key)  # the same on every attempt, so a resend is recognisable
         result = acs.send(settings, message.to_acs(), operation_id, ctx.remaining())
         confirmed = "" if result.status == "Succeeded" else " (accepted, not yet confirmed)"
@@ -127,3 +126,10 @@ class EmailAction(Action):
             detail=f"written to outbox {path} (no ACS configured)",
             record=dict(outbox_path=str(path), subject=message.content.subject),
         )
+
+
+def _sender(written: str) -> Mailbox:
+    try:
+        return Mailbox.parse(written)
+    except ValueError as error:
+        raise ActionFailed(f"EMAIL_SENDER: {error}") from None
