@@ -202,7 +202,8 @@ def test_a_user_template_overrides_the_shipped_one(app_env, deliver, tmp_path) -
     ("template_text", "line", "problem"),
     [
         (
-            '{% extends "layout.jinja" %}\n{% block summary %}\nRun {{ event.fields.run_id }}\nby {{ owner }}\n{% endblock %}\n',
+            '{% extends "layout.jinja" %}\n{% block summary %}\n'
+            "Run {{ event.fields.run_id }}\nby {{ owner }}\n{% endblock %}\n",
             4,
             "'owner' is undefined",
         ),

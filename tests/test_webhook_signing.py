@@ -62,7 +62,8 @@ def test_a_retry_keeps_the_webhook_id_and_is_signed_afresh(app_env, receiver, de
 def test_a_body_template_shapes_the_json(app_env, receiver, deliver) -> None:
     route = SIGNED_ROUTE.replace(
         "retry: {attempts: 2, backoff: 0s}",
-        'body: \'{"text": {{ event.title|tojson }}, "run": {{ event.fields.run_id|tojson }}, "route": {{ route|tojson }}}\'',
+        'body: \'{"text": {{ event.title|tojson }}, "run": {{ event.fields.run_id|tojson }}, '
+        '"route": {{ route|tojson }}}\'',
     )
     app_env(route, HOOK_URL=receiver.url, SIGNING_SECRET=SECRET, RECEIVER_TOKEN="t0ken")
     assert deliver("run_events", FAILED_RUN).statuses() == ["done"]
