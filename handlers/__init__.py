@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from handlers.base import Action
+from handlers.email import EmailAction
 from handlers.log import LogAction
+from handlers.slack import SlackAction
+from handlers.teams import TeamsAction
 from handlers.webhook import WebhookAction
 
-ACTION_KINDS: dict[str, type[Action]] = {cls.kind: cls for cls in (LogAction, WebhookAction)}
+ACTION_KINDS: dict[str, type[Action]] = {
+    cls.kind: cls for cls in (LogAction, WebhookAction, EmailAction, TeamsAction, SlackAction)
+}

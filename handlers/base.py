@@ -56,8 +56,11 @@ class Action(ABC):
     #: option name -> required?
     OPTIONS: ClassVar[Mapping[str, bool]] = {}
 
-    def __init__(self, options: Mapping[str, Any], problems: Problems, line: int) -> None:
+    def __init__(
+        self, options: Mapping[str, Any], problems: Problems, line: int, event_types: tuple[str, ...] = ()
+    ) -> None:
         self.options = options
+        self.event_types = event_types  # the route's event types: templates are checked against examples of each
         for name in options:
             if name not in self.OPTIONS:
                 allowed = ", ".join(sorted(self.OPTIONS)) or "none"

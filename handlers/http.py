@@ -10,12 +10,13 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from handlers.base import ActionFailed
+from handlers.base import Action, ActionContext, ActionFailed
+from shared.problems import Problems
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
@@ -122,3 +123,23 @@ def _snippet(response: httpx.Response) -> str:
 
 def json_bytes(body: Any) -> bytes:
     return json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class PostAction(Action):
+    """An action that POSTs to a configured `url` (webhook, Teams, Slack): the options, URL check,
+    safe target and destination guard they share."""
+
+    OPTIONS: ClassVar[Mapping[str, bool]] = {"url": True, "allow_private": False}
+
+    def configure(self, problems: Problems, line: int) -> None:
+        self.url = str(self.options.get("url") or "")
+        if self.url and (problem := check_url(self.url)):
+            problems.add(line, f"{self.kind}: url {problem}")
+        self.allow_private = bool(self.options.get("allow_private", False))
+
+    @property
+    def target(self) -> str:
+        return safe_target(self.url)
+
+    def post(self, ctx: ActionContext, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+        return post(self.url, content=body, headers=headers, timeout=ctx.remaining(), allow_private=self.allow_private)

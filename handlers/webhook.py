@@ -1,33 +1,123 @@
-"""`webhook`: POST the normalised event as JSON to any URL."""
+"""`webhook`: POST the event as JSON to any URL, signed following Standard Webhooks.
+
+Options: `url`, `allow_private`, `secret` (a `whsec_...` signing secret, from a setting:
+`secret: ${WEBHOOK_SIGNING_SECRET}`), `headers` (extra request headers) and `body` (a Jinja2
+template producing the JSON body; default: the normalised event and the route name).
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import ClassVar
 
-from handlers import http
-from handlers.base import Action, ActionContext, ActionOutcome
+import jinja2
+
+from handlers import http, signing
+from handlers.base import ActionContext, ActionOutcome
 from shared.problems import Problems
+from shared.templates import (
+    TemplateProblem,
+    check_template,
+    compile_template,
+    example_events,
+    render,
+    template_context,
+)
+
+# Headers the action sets itself; `headers:` may not replace them.
+RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "idempotency-key"}) | signing.SIGNATURE_HEADERS
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
-class WebhookAction(Action):
+class WebhookAction(http.PostAction):
     kind = "webhook"
-    OPTIONS: ClassVar[Mapping[str, bool]] = {"url": True, "allow_private": False}
+    OPTIONS: ClassVar[Mapping[str, bool]] = {
+        **http.PostAction.OPTIONS,
+        "secret": False,
+        "headers": False,
+        "body": False,
+    }
 
     def configure(self, problems: Problems, line: int) -> None:
-        self.url = str(self.options.get("url") or "")
-        if self.url and (problem := http.check_url(self.url)):
-            problems.add(line, f"webhook: url {problem}")
-        self.allow_private = bool(self.options.get("allow_private", False))
+        super().configure(problems, line)
+        self.signing_key = self._signing_key(problems, line)
+        self.extra_headers = self._extra_headers(problems, line)
+        self.body_template = self._body_template(problems, line)
 
-    @property
-    def target(self) -> str:
-        return http.safe_target(self.url)
+    def _signing_key(self, problems: Problems, line: int) -> bytes | None:
+        secret = self.options.get("secret")
+        if secret in (None, ""):  # also when ${SETTING} is unset: that is reported on its own
+            return None
+        try:
+            return signing.signing_key(str(secret))
+        except ValueError as error:
+            problems.add(line, f"webhook: secret {error}")
+            return None
+
+    def _extra_headers(self, problems: Problems, line: int) -> dict[str, str]:
+        spec = self.options.get("headers") or {}
+        if not isinstance(spec, Mapping):
+            problems.add(line, "webhook: headers must be a mapping of header name: value")
+            return {}
+        headers = {}
+        for name, value in spec.items():
+            name = str(name)
+            if not _HEADER_NAME.match(name):
+                problems.add(line, f"webhook: headers: {name!r} is not a valid header name")
+            elif name.lower() in RESERVED_HEADERS:
+                problems.add(line, f"webhook: headers: {name} is set by the action and cannot be overridden")
+            elif isinstance(value, (Mapping, list)) or "\r" in str(value) or "\n" in str(value):
+                problems.add(line, f"webhook: headers: {name} must be a single-line text value")
+            else:
+                headers[name] = str(value)
+        return headers
+
+    def _body_template(self, problems: Problems, line: int) -> jinja2.Template | None:
+        source = self.options.get("body")
+        if source in (None, ""):
+            return None
+        if not isinstance(source, str):
+            problems.add(line, "webhook: body must be a template string producing JSON (use |tojson for values)")
+            return None
+        try:
+            template = compile_template(source)
+        except TemplateProblem as problem:
+            problems.add(line, f"webhook: body: {problem} ({problem.where} of the template)")
+            return None
+        if problem := check_template(template, self.event_types) or _json_problem(template, self.event_types):
+            problems.add(line, f"webhook: body: {problem}")
+            return None
+        return template
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
-        body = http.json_bytes({"route": ctx.route, "event": ctx.event.to_dict()})
-        headers = {"Content-Type": "application/json", "Idempotency-Key": ctx.key}
-        response = http.post(
-            self.url, content=body, headers=headers, timeout=ctx.remaining(), allow_private=self.allow_private
-        )
-        return ActionOutcome(detail=f"POST {self.target} -> {response.status_code}")
+        body = self.body(ctx)
+        headers = {**self.extra_headers, "Content-Type": "application/json", "Idempotency-Key": ctx.key}
+        if self.signing_key is not None:
+            headers |= signing.signature_headers(self.signing_key, ctx.key, body)
+        response = self.post(ctx, body, headers)
+        signed = ", signed" if self.signing_key is not None else ""
+        return ActionOutcome(detail=f"POST {self.target} -> {response.status_code}{signed}")
+
+    def body(self, ctx: ActionContext) -> bytes:
+        if self.body_template is None:
+            return http.json_bytes({"route": ctx.route, "event": ctx.event.to_dict()})
+        return render(self.body_template, template_context(ctx.event, ctx.route)).encode("utf-8")
+
+
+def _json_problem(template: jinja2.Template, event_types: tuple[str, ...]) -> str | None:
+    """Whether the body renders to valid JSON for an example of each event type."""
+    for event_type in event_types:
+        example = example_events().get(event_type)
+        if example is None:
+            continue
+        rendered = render(template, template_context(example, route="example"))
+        try:
+            json.loads(rendered)
+        except ValueError as error:
+            return (
+                f"does not render to valid JSON for an example {example.short_type} event: {error} "
+                "(quote text values with |tojson)"
+            )
+    return None

@@ -23,11 +23,20 @@ _EXAMPLES = Path(__file__).with_name("example_events.json")
 
 
 class TemplateProblem(ValueError):
-    """A template that does not compile or does not render; `line` is within the template."""
+    """A template that does not compile or does not render; `file` and `line` say where in the
+    template (`file` is None for a template written inline in routes.yaml)."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
+    def __init__(self, message: str, line: int | None = None, file: str | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.file = file
+
+    @property
+    def where(self) -> str:
+        """`file:line`, `line N` or "" — for messages that point at the template."""
+        if self.file:
+            return f"{self.file}:{self.line}" if self.line else self.file
+        return f"line {self.line}" if self.line else ""
 
 
 class CaseInsensitive(Mapping[str, Any]):
@@ -75,6 +84,26 @@ TEXT = _environment(autoescape=False)
 HTML = _environment(autoescape=True)
 
 
+@cache
+def file_environment(search_path: tuple[Path, ...], *, html: bool) -> SandboxedEnvironment:
+    """An environment that loads template files from `search_path` (first match wins), so a file can
+    `{% extends %}` or `{% include %}` another; cached per worker like the files it compiles."""
+    return _environment(autoescape=html, loader=jinja2.FileSystemLoader([str(path) for path in search_path]))
+
+
+def load_template(env: SandboxedEnvironment, name: str) -> jinja2.Template:
+    """A template file by name; a missing file or syntax error (in it or a file it extends) is a
+    TemplateProblem naming that file and line."""
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateProblem(
+            f"template syntax error: {error.message}", error.lineno, error.filename or error.name
+        ) from None
+    except jinja2.TemplateNotFound as error:
+        raise TemplateProblem(f"template {error.name!r} not found") from None
+
+
 def template_context(event: AmlEvent, route: str | None = None, **extra: Any) -> dict[str, Any]:
     """What every template sees: `event` (the normalised event, `event.data.<Field>`, typed
     `event.fields.<name>`, `event.workspace`, `event.studioUrl`, `event.title`), `facts` and `route`."""
@@ -99,11 +128,25 @@ def render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
         return template.render(context)
     except jinja2.UndefinedError as error:
         message = (error.message or "").replace("'shared.templates.CaseInsensitive object'", "the event")
-        raise TemplateProblem(f"template refers to something the event does not have: {message}") from None
+        raise TemplateProblem(
+            f"template refers to something the event does not have: {message}", *_failing_line(error)
+        ) from None
     except jinja2.TemplateError as error:
-        raise TemplateProblem(f"template error: {error}") from None
+        raise TemplateProblem(f"template error: {error}", *_failing_line(error)) from None
     except (TypeError, ValueError, ArithmeticError) as error:
-        raise TemplateProblem(f"template error: {type(error).__name__}: {error}") from None
+        raise TemplateProblem(f"template error: {type(error).__name__}: {error}", *_failing_line(error)) from None
+
+
+def _failing_line(error: BaseException) -> tuple[int | None, str | None]:
+    """(line, file) of the template code that raised. Jinja rewrites tracebacks so that template code
+    appears as frames carrying the template's file name and line; the innermost one is where it failed."""
+    line, file = None, None
+    frame = error.__traceback__
+    while frame is not None:
+        if "__jinja_exception__" in frame.tb_frame.f_globals:
+            line, file = frame.tb_lineno, frame.tb_frame.f_code.co_filename
+        frame = frame.tb_next
+    return line, None if file == "<template>" else file
 
 
 @cache

@@ -1,0 +1,62 @@
+"""`slack`: a Block Kit message posted to a Slack incoming webhook, with a plain `text` fallback
+for notifications and clients that do not show blocks.
+
+Slack reads `<...>` in text as links and mentions (`<!channel>`, `<https://evil|click>`), so text
+from events has `&`, `<` and `>` escaped as Slack asks (&amp; &lt; &gt;) wherever it is mrkdwn.
+"""
+
+from __future__ import annotations
+
+from handlers import http
+from handlers.base import ActionContext, ActionOutcome
+from handlers.notice import Notice
+
+_EMOJI = {
+    "bad": ":red_circle:",
+    "good": ":large_green_circle:",
+    "warning": ":warning:",
+    "neutral": ":information_source:",
+}
+# Block Kit limits: a header's text is at most 150 characters, a section at most 10 fields.
+_HEADER_MAX, _FIELDS_MAX = 150, 10
+
+
+def escape_mrkdwn(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_message(notice: Notice) -> dict[str, object]:
+    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{escape_mrkdwn(value)}"} for label, value in notice.rows()]
+    title = notice.title if len(notice.title) <= _HEADER_MAX else notice.title[: _HEADER_MAX - 1] + "…"
+    return {
+        "text": f"{escape_mrkdwn(notice.title)}: {escape_mrkdwn(notice.status)}",
+        "blocks": [
+            # plain_text is never parsed for links or mentions, so it needs no escaping
+            {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": False}},
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"{_EMOJI[notice.tone]} *{escape_mrkdwn(notice.status)}*"}],
+            },
+            {"type": "section", "fields": fields[:_FIELDS_MAX]},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open in Azure ML studio"},
+                        "url": notice.url,
+                        "style": "primary",
+                    }
+                ],
+            },
+        ],
+    }
+
+
+class SlackAction(http.PostAction):
+    kind = "slack"
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        body = http.json_bytes(slack_message(Notice.of(ctx.event)))
+        response = self.post(ctx, body, {"Content-Type": "application/json"})
+        return ActionOutcome(detail=f"Block Kit message posted to {self.target} -> {response.status_code}")

@@ -1,0 +1,68 @@
+"""`teams`: an Adaptive Card posted to a Teams Workflows webhook ("When a Teams webhook request is
+received"); the retired Office 365 connectors' MessageCard format is not used.
+
+Adaptive Card text (TextBlock, Fact title and value) is Markdown, so text from events is escaped:
+a run named `[click](https://evil)` shows as written instead of becoming a link.
+"""
+
+from __future__ import annotations
+
+import re
+
+from handlers import http
+from handlers.base import ActionContext, ActionOutcome
+from handlers.notice import Notice
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+CARD_VERSION = "1.4"  # what Teams renders everywhere (desktop, web, mobile)
+_COLOR = {"bad": "Attention", "good": "Good", "warning": "Warning", "neutral": "Accent"}
+# Markdown punctuation that can start formatting, links, lists or HTML-like tags.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text shown literally in Adaptive Card Markdown (backslash escapes, as in CommonMark)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+
+
+def adaptive_card(notice: Notice) -> dict[str, object]:
+    facts = [{"title": escape_markdown(label), "value": escape_markdown(value)} for label, value in notice.rows()]
+    return {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "msteams": {"width": "Full"},
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": escape_markdown(notice.title),
+                "style": "heading",
+                "size": "Medium",
+                "weight": "Bolder",
+                "wrap": True,
+            },
+            {
+                "type": "TextBlock",
+                "text": escape_markdown(notice.status),
+                "color": _COLOR[notice.tone],
+                "weight": "Bolder",
+                "spacing": "None",
+            },
+            {"type": "FactSet", "facts": facts},
+        ],
+        "actions": [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": notice.url}],
+    }
+
+
+def workflows_message(card: dict[str, object]) -> dict[str, object]:
+    """The envelope a Teams Workflows webhook expects around an Adaptive Card."""
+    return {"type": "message", "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card}]}
+
+
+class TeamsAction(http.PostAction):
+    kind = "teams"
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        body = http.json_bytes(workflows_message(adaptive_card(Notice.of(ctx.event))))
+        response = self.post(ctx, body, {"Content-Type": "application/json"})
+        return ActionOutcome(detail=f"Adaptive Card posted to {self.target} -> {response.status_code}")
