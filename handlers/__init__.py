@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from handlers.base import Action
+from handlers.batch_endpoint import BatchEndpointAction
 from handlers.log import LogAction
+from handlers.pipeline import PipelineAction
+from handlers.schedule import ScheduleAction
 from handlers.webhook import WebhookAction
 
-ACTION_KINDS: dict[str, type[Action]] = {cls.kind: cls for cls in (LogAction, WebhookAction)}
+ACTION_KINDS: dict[str, type[Action]] = {
+    cls.kind: cls for cls in (LogAction, WebhookAction, PipelineAction, BatchEndpointAction, ScheduleAction)
+}

@@ -56,8 +56,11 @@ class Action(ABC):
     #: option name -> required?
     OPTIONS: ClassVar[Mapping[str, bool]] = {}
 
-    def __init__(self, options: Mapping[str, Any], problems: Problems, line: int) -> None:
+    def __init__(
+        self, options: Mapping[str, Any], problems: Problems, line: int, event_types: tuple[str, ...] = ()
+    ) -> None:
         self.options = options
+        self.event_types = event_types  # the route's: templates are checked against examples of these
         for name in options:
             if name not in self.OPTIONS:
                 allowed = ", ".join(sorted(self.OPTIONS)) or "none"
@@ -74,6 +77,10 @@ class Action(ABC):
     def target(self) -> str:
         """Where the action goes, safe to log (no secrets, no query strings)."""
         return ""
+
+    def deep_check(self, problems: Problems, line: int) -> None:
+        """Slower checks that may import heavy SDKs (e.g. a pipeline YAML through azure.ai.ml): run by
+        scripts/validate_routes.py before deploying, never when a worker loads routes (cold start)."""
 
     @abstractmethod
     def run(self, ctx: ActionContext) -> ActionOutcome: ...

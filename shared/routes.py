@@ -157,11 +157,12 @@ def _parse_route(
         problems.add(spec.line_of("enabled"), f"`enabled` must be true or false, got {enabled!r}")
     # A disabled route may name settings that are not configured yet: its action problems are warnings.
     warnings.context = f"{problems.context} (disabled)"
+    event_types = _parse_events(spec, problems)
     route = Route(
         name=name,
-        event_types=_parse_events(spec, problems),
+        event_types=event_types,
         conditions=_parse_when(spec, problems),
-        actions=_parse_actions(spec, problems if enabled is not False else warnings, environ),
+        actions=_parse_actions(spec, problems if enabled is not False else warnings, environ, event_types),
         enabled=enabled is not False,
         description=str(spec.get("description") or ""),
         line=line,
@@ -204,7 +205,9 @@ def _parse_when(spec: LineDict, problems: Problems) -> tuple[Condition, ...]:
     return tuple(conditions)
 
 
-def _parse_actions(spec: LineDict, problems: Problems, environ: Mapping[str, str]) -> tuple[RouteAction, ...]:
+def _parse_actions(
+    spec: LineDict, problems: Problems, environ: Mapping[str, str], event_types: tuple[str, ...]
+) -> tuple[RouteAction, ...]:
     actions_spec = spec.get("actions")
     if not isinstance(actions_spec, LineList) or not actions_spec:
         problems.add(spec.line_of("actions"), "`actions` is required: a list such as [log: {}]")
@@ -228,7 +231,7 @@ def _parse_actions(spec: LineDict, problems: Problems, environ: Mapping[str, str
         options = _substitute_settings(options, environ, problems, line, f"actions[{position}].{kind}")
         timeout = _pop_duration(options, "timeout", problems, line, kind)
         retry = _parse_retry(options.pop("retry", None), problems, line, kind)
-        action = ACTION_KINDS[kind](options, problems, line)
+        action = ACTION_KINDS[kind](options, problems, line, event_types)
         actions.append(RouteAction(position, kind, action, line, timeout, retry))
     return tuple(actions)
 
