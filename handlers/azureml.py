@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 from abc import abstractmethod
@@ -34,6 +35,8 @@ ACTIVE_STATUSES = frozenset(
     {"NotStarted", "Starting", "Provisioning", "Preparing", "Queued", "Running", "Finalizing", "CancelRequested"}
 )
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# azure.ai.ml logs a warning per "experimental" schema class it touches while loading a job: noise.
+logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
 ROLE_HINT = "the app's identity needs the AzureML Data Scientist role on workspace {workspace} (README: Pipelines)"
 
 

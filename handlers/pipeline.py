@@ -13,6 +13,7 @@ Loading routes checks the YAML cheaply (PyYAML: syntax, `type: pipeline`, that e
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -92,8 +93,7 @@ class PipelineAction(AzureMLAction):
         try:
             load_job(self.path)
         except Exception as error:  # the SDK raises many types for a bad YAML; each is a finding here
-            message = str(error).strip().replace("\n", " ")[:500]
-            problems.add(line, f"pipeline: job {self.job} does not load with azure.ai.ml: {message}")
+            problems.add(line, f"pipeline: job {self.job} does not load with azure.ai.ml: {_load_errors(error)}")
 
     @property
     def target(self) -> str:
@@ -129,3 +129,16 @@ class PipelineAction(AzureMLAction):
 
 def _override(value: Any) -> Any:
     return {"type": value.type, "path": value.path} if isinstance(value, DataInput) else value
+
+
+def _load_errors(error: Exception) -> str:
+    """The SDK's schema errors ("path: message (line N)"), out of the JSON blob its message embeds."""
+    text = str(error)
+    try:
+        report, _ = json.JSONDecoder().raw_decode(text[text.index("{") :])
+        return "; ".join(
+            f"{item['path']}: {item['message']} (line {str(item.get('location', '')).rpartition('#line ')[2] or '?'})"
+            for item in report["errors"]
+        )
+    except (ValueError, KeyError, TypeError):
+        return " ".join(text.split())[:500]
