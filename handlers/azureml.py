@@ -168,6 +168,18 @@ def parse_workspace(spec: Any, problems: Problems, line: int, kind: str) -> Work
     return Workspace(spec["subscription"], spec["resource_group"], spec["name"])
 
 
+EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+def parse_experiment(value: Any, problems: Problems, line: int, kind: str) -> str | None:
+    """`experiment:` the job goes to; None: the job's own (or the workspace's `Default`)."""
+    if value is None:
+        return None
+    if not EXPERIMENT_NAME.match(str(value)):
+        problems.add(line, f"{kind}: experiment {value!r}: letters, digits, '_', '-' and '.' (at most 255)")
+    return str(value)
+
+
 def outcome(detail: str, workspace: Workspace, job_name: str, studio_url: str | None = None) -> ActionOutcome:
     url = studio_url or job_studio_url(workspace, job_name)
     return ActionOutcome(

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from handlers.azureml import AzureMLAction, JobExists, azure_call, outcome
+from handlers.azureml import AzureMLAction, JobExists, azure_call, outcome, parse_experiment
 from handlers.base import ActionContext, ActionOutcome
 from handlers.job_inputs import DataInput, JobInputs
 from shared.problems import Problems
@@ -53,8 +53,7 @@ class BatchEndpointAction(AzureMLAction):
             problems.add(line, f"batch_endpoint: endpoint {self.endpoint!r} is not a valid endpoint name")
         deployment = self.options.get("deployment")
         self.deployment = str(deployment) if deployment else None
-        experiment = self.options.get("experiment")
-        self.experiment = str(experiment) if experiment else None
+        self.experiment = parse_experiment(self.options.get("experiment"), problems, line, self.kind)
         self.inputs = JobInputs.parse(
             self.options.get("inputs"), problems, line, "batch_endpoint: inputs", self.event_types
         )

@@ -14,22 +14,28 @@ Loading routes checks the YAML cheaply (PyYAML: syntax, `type: pipeline`, that e
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
-from handlers.azureml import ROUTE_TAG, AzureMLAction, JobExists, azure_call, first_active, job_tags, outcome
+from handlers.azureml import (
+    ROUTE_TAG,
+    AzureMLAction,
+    JobExists,
+    azure_call,
+    first_active,
+    job_tags,
+    outcome,
+    parse_experiment,
+)
 from handlers.base import ActionContext, ActionFailed, ActionOutcome
 from handlers.job_inputs import DataInput, JobInputs
 from shared.problems import Problems
 from shared.settings import APP_ROOT
 from shared.templates import TemplateProblem, compile_checked, render, template_context
 from shared.workspace import Workspace
-
-EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 
 
 class PipelineAction(AzureMLAction):
@@ -45,9 +51,7 @@ class PipelineAction(AzureMLAction):
     def configure_job(self, problems: Problems, line: int) -> None:
         self.job = str(self.options.get("job") or "")
         self.path = Path(self.job) if Path(self.job).is_absolute() else APP_ROOT / self.job
-        self.experiment = self.options.get("experiment")
-        if self.experiment is not None and not EXPERIMENT_NAME.match(str(self.experiment)):
-            problems.add(line, f"pipeline: experiment {self.experiment!r}: letters, digits, '_', '-', '.'")
+        self.experiment = parse_experiment(self.options.get("experiment"), problems, line, self.kind)
         self.inputs = JobInputs.parse(self.options.get("inputs"), problems, line, "pipeline: inputs", self.event_types)
         self.tags = {}
         tags = self.options.get("tags") or {}
