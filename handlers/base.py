@@ -78,5 +78,9 @@ class Action(ABC):
         """Where the action goes, safe to log (no secrets, no query strings)."""
         return ""
 
+    def deep_check(self, problems: Problems, line: int) -> None:
+        """Slower checks that may import heavy SDKs (e.g. a pipeline YAML through azure.ai.ml): run by
+        scripts/validate_routes.py before deploying, never when a worker loads routes (cold start)."""
+
     @abstractmethod
     def run(self, ctx: ActionContext) -> ActionOutcome: ...

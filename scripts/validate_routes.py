@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.problems import Problems
     from shared.routes import RoutesError, load_routes
     from shared.settings import Settings
 
@@ -30,13 +31,25 @@ def main(argv: list[str] | None = None) -> int:
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    # Checks too slow for a worker's cold start (e.g. a pipeline YAML through azure.ai.ml's load_job).
+    problems, notes = Problems(str(path)), Problems(str(path))
+    for route in table.routes:
+        found = problems if route.enabled else notes
+        found.context = f"route {route.name!r}" + ("" if route.enabled else " (disabled)")
+        for action in route.actions:
+            action.action.deep_check(found, action.line)
+    if problems:
+        print(f"{len(problems.items)} problem(s) in {path}:", file=sys.stderr)
+        for problem in problems.lines():
+            print(f"  {problem}", file=sys.stderr)
+        return 1
     print(f"OK {table.summary()}")
     for route in table.routes:
         events = ", ".join(t.rsplit(".", 1)[-1] for t in route.event_types)
         actions = ", ".join(a.kind for a in route.actions)
         state = "" if route.enabled else " (disabled)"
         print(f"  {route.name}{state}: {events} -> {actions}")
-    for warning in table.warnings:
+    for warning in [*table.warnings, *notes.lines()]:
         print(f"  note: {warning}")
     return 0
 

@@ -167,3 +167,12 @@ def check_template(template: jinja2.Template, event_types: Iterable[str], **extr
         except TemplateProblem as problem:
             return f"{problem} (checked against an example {example.short_type} event)"
     return None
+
+
+def compile_checked(source: str, event_types: Iterable[str]) -> jinja2.Template:
+    """Compile a template and render it against an example of each event type it will see;
+    raises TemplateProblem naming what is wrong (routes.yaml validation)."""
+    template = compile_template(source)
+    if problem := check_template(template, event_types):
+        raise TemplateProblem(problem)
+    return template

@@ -1,0 +1,316 @@
+"""A local HTTPS server speaking the Azure ML REST contract the app uses, for the REAL `MLClient`.
+
+What it answers (paths under `/subscriptions/{sub}/resourceGroups/{rg}/providers/
+Microsoft.MachineLearningServices/workspaces/{ws}`):
+  GET  ''                          the workspace (pipeline submission reads its id)
+  PUT  /jobs/{name}                create a job; 409 "already exists" for a name it has seen
+  GET  /jobs/{name}, /jobs         one job; the list, filtered by `tag` (key) and `scheduleId`
+  GET  /batchEndpoints/{e}[/deployments]   an endpoint whose scoring URI is this server's /score/{e}
+  POST /schedules/{name}/trigger   fire a schedule: {"submissionId", "scheduleActionType"}
+  POST /score/{e}                  the batch endpoint's scoring URI: starts a batch job
+Jobs, endpoints and schedules are seeded by tests; every request is recorded for assertions.
+
+HTTPS with a self-signed certificate for 127.0.0.1 (the SDK refuses bearer tokens over http for
+pipeline jobs), and `credential()` returns JWTs with the `aud`/`tid` the SDK checks (it decodes
+them without verifying the signature). See local-testing.md §4.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import re
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+TENANT = "72f988bf-0000-4000-8000-000000000000"
+_WORKSPACE = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$",
+    re.IGNORECASE,
+)
+ACTIVE_STATUSES = ("NotStarted", "Queued", "Preparing", "Provisioning", "Starting", "Running", "Finalizing")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def workspace(self) -> str:
+        match = _WORKSPACE.match(self.path)
+        return match["ws"] if match else ""
+
+
+@dataclass
+class Failure:
+    """The next request whose method and path match answers with this status instead."""
+
+    method: str
+    path_pattern: str
+    status: int
+    message: str = "scripted failure"
+
+
+@dataclass
+class AzureMLFake:
+    requests: list[Request] = field(default_factory=list)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> resource as the service returns it
+    batch_endpoints: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> deployment names
+    schedules: set[str] = field(default_factory=set)
+    failures: deque[Failure] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._certificate = _self_signed_certificate()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                request = Request(
+                    self.command,
+                    parts.path,
+                    {k: v[0] for k, v in parse_qs(parts.query).items()},
+                    {k.lower(): v for k, v in self.headers.items()},
+                    json.loads(raw) if raw else None,
+                )
+                status, body = fake._answer(request)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*self._certificate)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    # ---- what tests use -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.server.server_address[1]}/"
+
+    @property
+    def ca_file(self) -> str:
+        return self._certificate[0]
+
+    def cloud_metadata(self) -> dict[str, str]:
+        """The `cloud_metadata=` MLClient needs to treat this server as a whole Azure cloud."""
+        base = self.base_url
+        return {
+            "azure_portal": base,
+            "resource_manager": base,
+            "active_directory": base,
+            "aml_resource_id": base,
+            "storage_endpoint": "core.windows.net",
+            "registry_discovery_endpoint": base,
+        }
+
+    def credential(self) -> FakeCredential:
+        return FakeCredential(self.base_url.rstrip("/"))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.jobs.clear()
+            self.failures.clear()
+            self.batch_endpoints.clear()
+            self.schedules.clear()
+
+    def seed_job(self, name: str, *, status: str, tags: dict[str, str], schedule: str | None = None) -> None:
+        """A job that exists already (started by someone else, or by an earlier delivery)."""
+        with self._lock:
+            self.jobs[name] = {
+                "id": f"/jobs/{name}",
+                "name": name,
+                "properties": {"jobType": "Pipeline", "status": status, "tags": tags, "scheduleId": schedule},
+            }
+
+    def fail_next(self, method: str, path_pattern: str, status: int, message: str = "scripted failure") -> None:
+        self.failures.append(Failure(method, path_pattern, status, message))
+
+    def sent(self, method: str, path_pattern: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.method == method and re.search(path_pattern, r.path)]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # ---- the contract -----------------------------------------------------------------------------
+
+    def _answer(self, request: Request) -> tuple[int, Any]:
+        with self._lock:
+            self.requests.append(request)
+            for failure in list(self.failures):
+                if failure.method == request.method and re.search(failure.path_pattern, request.path):
+                    self.failures.remove(failure)
+                    return failure.status, _error(
+                        "ServiceError" if failure.status >= 500 else "UserError", failure.message
+                    )
+            if request.path.startswith("/score/"):
+                return self._start_batch_job(request)
+            match = _WORKSPACE.match(request.path)
+            if not match:
+                return 404, _error("NotFound", f"no such path {request.path}")
+            rest = match["rest"] or ""
+            segments = [s for s in rest.split("/") if s]
+            if not segments and request.method == "GET":
+                return 200, {"id": request.path, "name": match["ws"], "properties": {"workspaceId": str(uuid.uuid4())}}
+            if segments[:1] == ["jobs"]:
+                return self._jobs(request, segments[1:])
+            if segments[:1] == ["batchEndpoints"] and request.method == "GET":
+                return self._batch_endpoint(request, segments[1:])
+            if segments[:1] == ["schedules"] and segments[2:] == ["trigger"] and request.method == "POST":
+                name = segments[1]
+                if name not in self.schedules:
+                    return 404, _error("UserError", f"Schedule {name} not found")
+                return 200, {"submissionId": f"{name}-{uuid.uuid4().hex[:8]}", "scheduleActionType": "CreateJob"}
+            return 404, _error("NotFound", f"the fake does not serve {request.method} {rest}")
+
+    def _jobs(self, request: Request, segments: list[str]) -> tuple[int, Any]:
+        if not segments and request.method == "GET":
+            tag, schedule = request.query.get("tag"), request.query.get("scheduleId")
+            found = [
+                job
+                for job in self.jobs.values()
+                if (tag is None or tag in (job["properties"].get("tags") or {}))
+                and (schedule is None or job["properties"].get("scheduleId") == schedule)
+            ]
+            return 200, {"value": found}
+        name = segments[0]
+        if request.method == "GET":
+            return (200, self.jobs[name]) if name in self.jobs else (404, _error("UserError", f"Job {name} not found"))
+        if request.method == "PUT":
+            if name in self.jobs:
+                return 409, _error("UserError", f"A job with this ID already exists: {name}")
+            properties = dict(request.body["properties"])
+            properties["status"] = "NotStarted"
+            properties["services"] = {
+                "Studio": {"endpoint": f"https://ml.azure.com/runs/{name}", "jobServiceType": "Studio"}
+            }
+            resource = {"id": request.path, "name": name, "properties": properties}
+            self.jobs[name] = resource
+            return 201, resource
+        return 405, _error("UserError", f"{request.method} on a job")
+
+    def _batch_endpoint(self, request: Request, segments: list[str]) -> tuple[int, Any]:
+        name = segments[0]
+        if name not in self.batch_endpoints:
+            return 404, _error("UserError", f"Batch endpoint {name} not found")
+        deployments = self.batch_endpoints[name]
+        if segments[1:] == ["deployments"]:
+            return 200, {"value": [{"name": d, "properties": {}} for d in deployments]}
+        return 200, {
+            "id": request.path,
+            "name": name,
+            "properties": {
+                "authMode": "AADToken",
+                "scoringUri": f"{self.base_url}score/{name}",
+                "defaults": {"deploymentName": deployments[0] if deployments else None},
+            },
+        }
+
+    def _start_batch_job(self, request: Request) -> tuple[int, Any]:
+        endpoint = request.path.split("/")[2]
+        if endpoint not in self.batch_endpoints:
+            return 404, _error("UserError", f"Batch endpoint {endpoint} not found")
+        properties = request.body.get("properties", {})
+        name = properties.get("name") or f"batchjob-{uuid.uuid4().hex[:8]}"
+        if name in self.jobs:
+            return 409, _error("UserError", f"A job with this ID already exists: {name}")
+        self.jobs[name] = {"id": f"/jobs/{name}", "name": name,
+                           "properties": {"jobType": "Pipeline", "status": "NotStarted", "tags": {}}}  # fmt: skip
+        return 200, self.jobs[name]
+
+
+class FakeCredential:
+    """A TokenCredential whose tokens are JWTs with the audience and tenant the SDK checks."""
+
+    def __init__(self, audience: str) -> None:
+        self.audience = audience
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        import jwt
+        from azure.core.credentials import AccessToken
+
+        expires = int(time.time()) + 3600
+        claims = {"oid": str(uuid.UUID(int=1)), "tid": TENANT, "aud": self.audience, "exp": expires}
+        return AccessToken(jwt.encode(claims, "unsigned-test-token-key-of-32-bytes!", algorithm="HS256"), expires)
+
+    def close(self) -> None:
+        pass
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+_certificate_lock = threading.Lock()
+_certificate: tuple[str, str] | None = None
+
+
+def _self_signed_certificate() -> tuple[str, str]:
+    """(cert.pem, key.pem) for 127.0.0.1, made once per test session with `cryptography`."""
+    global _certificate
+    with _certificate_lock:
+        if _certificate is None:
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import ec
+            from cryptography.x509.oid import NameOID
+
+            key = ec.generate_private_key(ec.SECP256R1())
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+            now = dt.datetime.now(dt.UTC)
+            certificate = (
+                x509.CertificateBuilder()
+                .subject_name(name)
+                .issuer_name(name)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(key, hashes.SHA256())
+            )
+            folder = Path(tempfile.mkdtemp(prefix="azureml-fake-"))
+            (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+            (folder / "key.pem").write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
+            _certificate = (str(folder / "cert.pem"), str(folder / "key.pem"))
+        return _certificate
