@@ -21,6 +21,7 @@ class Settings:
     storage_connection: str  # prefix of the storage connection settings, as the Functions host uses
     ledger_table: str
     rejected_table: str
+    rejected_container: str  # full payloads of rejected events too large for a table property
     lease_seconds: float
     invocation_budget_seconds: float
     dead_letter_container: str
@@ -35,6 +36,7 @@ class Settings:
             storage_connection=env.get("LEDGER_CONNECTION") or "AzureWebJobsStorage",
             ledger_table=env.get("LEDGER_TABLE") or "actionledger",
             rejected_table=env.get("REJECTED_TABLE") or "rejectedevents",
+            rejected_container=env.get("REJECTED_CONTAINER") or "rejected",
             lease_seconds=float(env.get("LEDGER_LEASE_SECONDS") or 300),
             invocation_budget_seconds=float(env.get("INVOCATION_BUDGET_SECONDS") or 20),
             dead_letter_container=env.get("DEAD_LETTER_CONTAINER") or "deadletter",
