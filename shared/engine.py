@@ -276,6 +276,12 @@ def dispatch(function: str, raw: Any) -> None:
     except RoutesError as error:
         raise DeliveryFailed(f"{error}\nFix routes.yaml and redeploy; Event Grid will redeliver") from error
     failed = [report for report in reports if report.status == FAILED]
-    if failed:
-        summary = "; ".join(f"{r.route}/{r.action}#{r.position}: {r.detail}" for r in failed)
-        raise DeliveryFailed(f"{len(failed)} of {len(reports)} actions failed, Event Grid will redeliver: {summary}")
+    # An action another delivery is running is not finished: answering success would let Event Grid
+    # forget the event, and if that other worker dies the action would never complete.
+    busy = [report for report in reports if report.in_progress]
+    if failed or busy:
+        problems = [f"{len(failed)} of {len(reports)} actions failed"] if failed else []
+        if busy:
+            problems.append(f"{len(busy)} in progress in another delivery")
+        summary = "; ".join(f"{r.route}/{r.action}#{r.position}: {r.detail}" for r in failed + busy)
+        raise DeliveryFailed(f"{', '.join(problems)}, Event Grid will redeliver: {summary}")
