@@ -26,7 +26,7 @@ class WebhookAction(Action):
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = http.json_bytes({"route": ctx.route, "event": ctx.event.to_dict()})
-        headers = {"Content-Type": "application/json", "Idempotency-Key": ctx.key}
+        headers = {"Content-Type": "application/json", "Idempotency-Key": http.header_value(ctx.key)}
         response = http.post(
             self.url, content=body, headers=headers, timeout=ctx.remaining(), allow_private=self.allow_private
         )

@@ -36,7 +36,17 @@ class LedgerUnavailable(RuntimeError):
 
 def table_key(text: str) -> str:
     """Table Storage forbids / \\ # ? and control characters in keys; escape them reversibly."""
-    return text.translate(_FORBIDDEN_KEY_CHARS)
+    return storable(text).translate(_FORBIDDEN_KEY_CHARS)
+
+
+def storable(text: str) -> str:
+    """Text the storage service can carry: a lone surrogate (valid JSON "\\ud800", not valid UTF-8)
+    is written as its escape instead of failing the request."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _storable_entity(entity: dict[str, Any]) -> dict[str, Any]:
+    return {name: storable(value) if isinstance(value, str) else value for name, value in entity.items()}
 
 
 def now() -> datetime:
@@ -235,7 +245,7 @@ class TableLedger:
         """Keep a rejected input whole: inline when it fits a table property, else in a blob."""
         payload = _payload_bytes(raw)
         digest = hashlib.sha256(payload).hexdigest()
-        row = table_key(f"{function}|{event_id or digest[:32]}")
+        row = table_key(f"{function}|{event_id or ''}|{digest[:32]}")  # redeliveries of one input: one record
         received = now()
         preview = payload[:_MAX_TEXT].decode("utf-8", "replace")
         blob = ""
@@ -255,7 +265,7 @@ class TableLedger:
             "payload_blob": blob,
             "received": received,
         }
-        self._call("recording a rejected event", self.rejected.upsert_entity, entity)
+        self._call("recording a rejected event", self.rejected.upsert_entity, _storable_entity(entity))
         return row
 
     def _upload_rejected(self, name: str, payload: bytes) -> None:
@@ -362,7 +372,7 @@ def _to_entity(record: LedgerRecord) -> dict[str, Any]:
     for name in ("created", "updated", "lease_until"):
         if getattr(record, name) is not None:
             entity[name] = getattr(record, name)
-    return entity
+    return _storable_entity(entity)
 
 
 def _from_entity(entity: Any) -> LedgerRecord:
