@@ -283,3 +283,16 @@ def test_the_dimensions_reach_application_insights_as_custom_dimensions(app_env,
     assert properties["function"] == "run_events" and properties["action"] == "webhook"
     assert properties["target_host"].startswith("127.0.0.1:")
     assert properties["attempts"] == "1" and float(properties["duration_ms"]) > 0
+
+
+def test_the_kusto_queries_read_the_fields_the_log_line_has() -> None:
+    """docs/kusto.md selects outcome lines by their first word and reads dimensions by name."""
+    import re
+
+    from shared.engine import OUTCOME_MESSAGE, ActionReport
+
+    text = (ROOT / "docs" / "kusto.md").read_text()
+    assert f'where message startswith "{OUTCOME_MESSAGE} "' in text
+    read = set(re.findall(r'd\["(\w+)"\]', text))
+    report = ActionReport("e", "t", "f", "r", "webhook", "done", "ok", 0, "host:1/p", 1, 2.0)
+    assert read and read <= set(report.dimensions()), read - set(report.dimensions())
