@@ -150,7 +150,8 @@ def test_azurite_stopped_while_an_action_runs_raises_naming_the_unrecorded_outco
         delivery = deliver("run_events", FAILED_RUN)
         elapsed = time.monotonic() - started
         stopper.join()
-        assert elapsed < 10, f"the invocation took {elapsed:.1f}s, beyond its 10 s budget (storage retries unbounded?)"
+        # The receiver holds the request 1 s; giving up on storage must take seconds, not the SDK's minutes.
+        assert elapsed < 4, f"the invocation took {elapsed:.1f}s after storage went away (storage retries unbounded?)"
         assert delivery.error is not None
         assert "ledger storage unavailable during recording the outcome" in str(delivery.error)
         assert len(receiver.requests) == 1
