@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -121,8 +121,14 @@ def _snippet(response: httpx.Response) -> str:
     return text[:200] + ("…" if len(text) > 200 else "")
 
 
+def header_value(text: str) -> str:
+    """Text fit for an HTTP header (ASCII): event ids may hold any Unicode, so percent-encode it."""
+    return quote(text.encode("utf-8", "backslashreplace"), safe="/:@!$&'()*+,;=-._~")
+
+
 def json_bytes(body: Any) -> bytes:
-    return json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # A lone surrogate (JSON allows "\ud800") cannot be UTF-8; its backslash escape is valid JSON again.
+    return json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 class PostAction(Action):

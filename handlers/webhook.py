@@ -93,9 +93,10 @@ class WebhookAction(http.PostAction):
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = self.body(ctx)
-        headers = {**self.extra_headers, "Content-Type": "application/json", "Idempotency-Key": ctx.key}
+        key = http.header_value(ctx.key)  # event ids may hold any Unicode; headers are ASCII
+        headers = {**self.extra_headers, "Content-Type": "application/json", "Idempotency-Key": key}
         if self.signing_key is not None:
-            headers |= signing.signature_headers(self.signing_key, ctx.key, body)
+            headers |= signing.signature_headers(self.signing_key, key, body)
         response = self.post(ctx, body, headers)
         signed = ", signed" if self.signing_key is not None else ""
         return ActionOutcome(detail=f"POST {self.target} -> {response.status_code}{signed}")

@@ -1,10 +1,16 @@
 """Replay Azure ML events through the real function app, without Azure Functions Core Tools.
 
     python scripts/replay.py [--routes FILE] [--dry-run] [--json] [--azurite] PATH...
+    python scripts/replay.py --dead-letter [--container NAME] [--since 24h] [--dry-run] [--json]
 
 PATH is a JSON file holding one event or an array (Event Grid or CloudEvents schema), or a folder
 of them. Each event goes to the function that would receive it in Azure, found through the app's own
 index (`app.get_functions()`), as the Functions host would call it.
+
+--dead-letter replays the blobs Event Grid dead-lettered into the storage account's container
+(DEAD_LETTER_CONTAINER, default `deadletter`), showing why each event died, and marks a blob
+replayed only when every action of every event in it is done (or need not run); replayed blobs are
+skipped, so running it twice does nothing the second time.
 
 Exit status: 0 when nothing failed or was rejected, 1 when an action failed, 2 when an input was
 rejected (and nothing failed).
@@ -25,6 +31,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from scripts.cli import duration_argument  # noqa: E402
 
 
 def event_files(paths: Iterable[str]) -> Iterator[Path]:
@@ -128,13 +136,22 @@ def print_table(reports: list[Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="event JSON files or folders")
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="event JSON files or folders")
+    parser.add_argument("--dead-letter", action="store_true", help="replay Event Grid's dead-letter blobs")
+    parser.add_argument("--container", help="dead-letter container (default: DEAD_LETTER_CONTAINER, else deadletter)")
+    parser.add_argument(
+        "--since", type=duration_argument, help="with --dead-letter: only blobs written within, e.g. 24h"
+    )
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     parser.add_argument("--dry-run", action="store_true", help="plan only: no action runs, no ledger is written")
     parser.add_argument("--json", action="store_true", help="one JSON object per (event, route, action)")
     parser.add_argument("--azurite", action="store_true", help="start a throwaway in-memory Azurite for the ledger")
     parser.add_argument("--verbose", action="store_true", help="also print the app's log lines")
     args = parser.parse_args(argv)
+    if bool(args.paths) == args.dead_letter:
+        parser.error("give event files (PATH...) or --dead-letter, not both")
+    if (args.container or args.since) and not args.dead_letter:
+        parser.error("--container and --since go with --dead-letter")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s %(message)s"
     )
@@ -179,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{error}\n(or pass --azurite to use a throwaway local one, or --dry-run)", file=sys.stderr)
             return 1
     functions = indexed_functions()
+    if args.dead_letter:
+        return replay_dead_letters(args, settings, functions)
     with engine.observe() as reports:
         for path in event_files(args.paths):
             try:
@@ -196,8 +215,57 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(report.to_dict(), default=str))
     else:
         print_table(reports)
+    return exit_status(reports)
+
+
+def exit_status(reports: list[Any]) -> int:
     statuses = {report.status for report in reports}
     return 1 if "failed" in statuses else 2 if "rejected" in statuses else 0
+
+
+def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict[str, Callable[[Any], None]]) -> int:
+    from azure.core.exceptions import AzureError
+
+    from scripts.deadletter import DeadLetters, dead_letter_infos
+    from shared import engine
+    from shared.ledger import now
+
+    since = now() - args.since if args.since else None
+    everything: list[Any] = []
+    try:
+        dead_letters = DeadLetters(settings, args.container)
+        blobs = list(dead_letters.blobs(since))
+        pending = [blob for blob in blobs if not blob.replayed]
+        print(f"{dead_letters.container_name}: {len(pending)} dead-letter blob(s) to replay"
+              f" ({len(blobs) - len(pending)} replayed before)", file=sys.stderr)  # fmt: skip
+        for blob in pending:
+            body = dead_letters.read(blob)
+            infos = dead_letter_infos(body)
+            with engine.observe() as reports:
+                replay_payload(body, functions, f"{dead_letters.container_name}/{blob.name}")
+            settled = not args.dry_run and all(report.settled for report in reports)
+            if settled:
+                dead_letters.mark_replayed(blob)
+            everything.extend(reports)
+            outcome = "marked replayed" if settled else "dry run" if args.dry_run else "NOT settled, will be retried"
+            if args.json:
+                for report in reports:
+                    info = infos.get(report.event_id)
+                    line = {**report.to_dict(), "blob": blob.name, "blob_settled": settled,
+                            "dead_letter": vars(info) if info else None}  # fmt: skip
+                    print(json.dumps(line, default=str))
+                continue
+            print(f"\n{blob.name} (written {blob.last_modified:%Y-%m-%d %H:%M:%S}Z): {outcome}")
+            for event_id, info in infos.items():
+                print(f"  {event_id or '(no id)'}: {info.summary()}")
+            print_table(reports)
+    except AzureError as error:
+        print(f"dead-letter storage unavailable: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    except engine.DeliveryFailed as error:  # the ledger is down: nothing ran without its claim
+        print(str(error), file=sys.stderr)
+        return 1
+    return exit_status(everything)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -37,6 +37,8 @@ from shared.settings import Settings, current_settings
 logger = logging.getLogger("aml_events")
 
 PLANNED, REJECTED, UNROUTED = "planned", "rejected", "unrouted"
+# First word of every outcome log line: the Kusto queries in docs/kusto.md select on it.
+OUTCOME_MESSAGE = "action"
 # Time kept back from the budget to record outcomes after the last attempt.
 RECORDING_RESERVE_SECONDS = 1.0
 
@@ -56,9 +58,25 @@ class ActionReport:
     target: str = ""
     attempts: int = 0
     duration_ms: float = 0.0
+    in_progress: bool = False  # skipped because another delivery holds a live claim on the action
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def target_host(self) -> str:
+        return self.target.split("/", 1)[0]
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is left to do for this line: done, skipped for good, rejected and recorded, or unrouted."""
+        return self.status in (DONE, REJECTED, UNROUTED) or (self.status == SKIPPED and not self.in_progress)
+
+    def dimensions(self) -> dict[str, Any]:
+        """The custom dimensions of this outcome's log line (Application Insights `customDimensions`)."""
+        fields = {**self.to_dict(), "target_host": self.target_host}
+        del fields["in_progress"]
+        return {name: value for name, value in fields.items() if value not in (None, "")}
 
 
 class DeliveryFailed(RuntimeError):
@@ -81,10 +99,13 @@ def observe() -> Iterator[list[ActionReport]]:
 
 
 def _emit(report: ActionReport) -> None:
-    dimensions = {k: v for k, v in report.to_dict().items() if v not in (None, "")}
+    # Each `extra` key becomes an attribute of the log record, which the Python worker's OpenTelemetry
+    # exporter (PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY) sends as one customDimensions entry. The
+    # JSON in the message carries the same fields where the host's own logging drops `extra`.
+    dimensions = report.dimensions()
     level = logging.WARNING if report.status in (FAILED, REJECTED) else logging.INFO
-    logger.log(level, "action %s: %s", report.status, json.dumps(dimensions, default=str),
-               extra={"custom_dimensions": dimensions})  # fmt: skip
+    logger.log(level, "%s %s: %s", OUTCOME_MESSAGE, report.status, json.dumps(dimensions, default=str),
+               extra=dimensions)  # fmt: skip
     for observer in _observers:
         observer(report)
 
@@ -128,9 +149,10 @@ class Engine:
 
     def reject(self, function: str, rejected: EventRejected, raw: Any) -> ActionReport:
         """Record an input that cannot be handled; it is not raised (no redelivery of poison)."""
-        report = ActionReport(rejected.event_id, None, function, None, None, REJECTED, str(rejected))
+        event_type = _written_event_type(raw)
+        report = ActionReport(rejected.event_id, event_type, function, None, None, REJECTED, str(rejected))
         if self.ledger is not None and not self.dry_run:
-            self.ledger.record_rejection(function, str(rejected), _raw_for_record(raw), rejected.event_id)
+            self.ledger.record_rejection(function, str(rejected), _raw_for_record(raw), rejected.event_id, event_type)
         _emit(report)
         return report
 
@@ -150,7 +172,7 @@ class Engine:
         )  # fmt: skip
         claim = self.ledger.claim(record, self.settings.lease_seconds)
         if isinstance(claim, AlreadyHandled):
-            report.status, report.attempts = SKIPPED, claim.record.attempts
+            report.status, report.attempts, report.in_progress = SKIPPED, claim.record.attempts, claim.in_progress
             report.detail = (
                 "in progress in another delivery"
                 if claim.in_progress
@@ -195,6 +217,15 @@ class Engine:
                 logger.exception("action %s of route %s crashed", action.kind, route.name)
                 return FAILED, f"{type(error).__name__}: {error}", attempt, {}
         raise AssertionError("unreachable: the loop returns on its last attempt")
+
+
+def _written_event_type(raw: Any) -> str | None:
+    """The event type a rejected input claims to be, for the record (it may be no known type)."""
+    if isinstance(raw, Mapping):
+        written = raw.get("eventType") or raw.get("type")
+    else:
+        written = getattr(raw, "event_type", None) or getattr(raw, "type", None)
+    return written[:200] if isinstance(written, str) else None
 
 
 def _raw_for_record(raw: Any) -> Any:
@@ -245,6 +276,12 @@ def dispatch(function: str, raw: Any) -> None:
     except RoutesError as error:
         raise DeliveryFailed(f"{error}\nFix routes.yaml and redeploy; Event Grid will redeliver") from error
     failed = [report for report in reports if report.status == FAILED]
-    if failed:
-        summary = "; ".join(f"{r.route}/{r.action}#{r.position}: {r.detail}" for r in failed)
-        raise DeliveryFailed(f"{len(failed)} of {len(reports)} actions failed, Event Grid will redeliver: {summary}")
+    # An action another delivery is running is not finished: answering success would let Event Grid
+    # forget the event, and if that other worker dies the action would never complete.
+    busy = [report for report in reports if report.in_progress]
+    if failed or busy:
+        problems = [f"{len(failed)} of {len(reports)} actions failed"] if failed else []
+        if busy:
+            problems.append(f"{len(busy)} in progress in another delivery")
+        summary = "; ".join(f"{r.route}/{r.action}#{r.position}: {r.detail}" for r in failed + busy)
+        raise DeliveryFailed(f"{', '.join(problems)}, Event Grid will redeliver: {summary}")

@@ -36,7 +36,17 @@ class LedgerUnavailable(RuntimeError):
 
 def table_key(text: str) -> str:
     """Table Storage forbids / \\ # ? and control characters in keys; escape them reversibly."""
-    return text.translate(_FORBIDDEN_KEY_CHARS)
+    return storable(text).translate(_FORBIDDEN_KEY_CHARS)
+
+
+def storable(text: str) -> str:
+    """Text the storage service can carry: a lone surrogate (valid JSON "\\ud800", not valid UTF-8)
+    is written as its escape instead of failing the request."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _storable_entity(entity: dict[str, Any]) -> dict[str, Any]:
+    return {name: storable(value) if isinstance(value, str) else value for name, value in entity.items()}
 
 
 def now() -> datetime:
@@ -86,14 +96,43 @@ class AlreadyHandled:
         return self.record.status == RUNNING
 
 
+@dataclass
+class RejectedRecord:
+    """An input that could not be handled, with what it looked like. `payload` is the whole payload
+    when it fits a table property; otherwise a preview, and the whole payload is in `payload_blob`."""
+
+    function: str
+    event_id: str
+    reason: str
+    received: datetime | None
+    payload: str
+    payload_size: int  # bytes of the whole payload
+    payload_sha256: str
+    payload_blob: str = ""  # blob name in the rejected container, when the payload is stored there
+    event_type: str = ""
+
+
 class Ledger(Protocol):
     def claim(self, record: LedgerRecord, lease_seconds: float) -> Claim | AlreadyHandled: ...
 
     def finish(self, claim: Claim, status: str, detail: str, attempts: int, extra: dict[str, Any]) -> None: ...
 
-    def record_rejection(self, function: str, reason: str, raw: Any, event_id: str | None) -> str: ...
+    def record_rejection(
+        self, function: str, reason: str, raw: Any, event_id: str | None, event_type: str | None = None
+    ) -> str: ...
 
-    def records(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[LedgerRecord]: ...
+    def records(
+        self,
+        event_id: str | None = None,
+        since: datetime | None = None,
+        *,
+        route: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[LedgerRecord]: ...
+
+    def rejections(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[RejectedRecord]: ...
+
+    def rejected_payload(self, rejection: RejectedRecord) -> bytes: ...
 
 
 class TableLedger:
@@ -117,14 +156,21 @@ class TableLedger:
 
     # Every storage call goes through here, so an outage is one clear error, never half an action.
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            self._ensure_tables()
-            return fn(*args, **kwargs)
-        except self._azure_error as error:
-            if type(error).__name__ in ("ResourceExistsError", "ResourceModifiedError", "ResourceNotFoundError"):
-                raise
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise LedgerUnavailable(f"ledger storage unavailable during {what}: {message}") from error
+        for last_try in (False, True):
+            try:
+                self._ensure_tables()
+                return fn(*args, **kwargs)
+            except self._azure_error as error:
+                name = type(error).__name__
+                if name in ("ResourceExistsError", "ResourceModifiedError"):
+                    raise
+                if name == "ResourceNotFoundError" and not last_try:
+                    # The storage lost its tables (an emulator restarted, a table deleted): create them again.
+                    self._created = False
+                    continue
+                message = str(error).splitlines()[0] if str(error) else name
+                raise LedgerUnavailable(f"ledger storage unavailable during {what}: {message}") from error
+        raise AssertionError("unreachable: the last try returns or raises")
 
     def _ensure_tables(self) -> None:
         if self._created:
@@ -195,40 +241,117 @@ class TableLedger:
             # Our lease ran out and another worker took the claim over; its outcome wins.
             pass
 
-    def record_rejection(self, function: str, reason: str, raw: Any, event_id: str | None) -> str:
-        text = raw if isinstance(raw, str) else repr(raw) if isinstance(raw, bytes) else json.dumps(raw, default=str)
-        digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
-        row = table_key(f"{function}|{event_id or digest}")
+    def record_rejection(
+        self, function: str, reason: str, raw: Any, event_id: str | None, event_type: str | None = None
+    ) -> str:
+        """Keep a rejected input whole: inline when it fits a table property, else in a blob."""
+        payload = _payload_bytes(raw)
+        digest = hashlib.sha256(payload).hexdigest()
+        row = table_key(f"{function}|{event_id or ''}|{digest[:32]}")  # redeliveries of one input: one record
+        received = now()
+        preview = payload[:_MAX_TEXT].decode("utf-8", "replace")
+        blob = ""
+        if preview.encode("utf-8") != payload:  # too long for a property, or not UTF-8 text
+            blob = f"{received:%Y/%m/%d}/{digest}.bin"
+            self._call("storing a rejected payload", self._upload_rejected, blob, payload)
         entity = {
-            "PartitionKey": now().strftime("%Y-%m-%d"),
+            "PartitionKey": received.strftime("%Y-%m-%d"),
             "RowKey": row,
             "function": function,
             "event_id": event_id or "",
+            "event_type": event_type or "",
             "reason": reason[:_MAX_TEXT],
-            "payload": text[:_MAX_TEXT],
-            "payload_truncated": len(text) > _MAX_TEXT,
+            "payload": preview,
+            "payload_size": len(payload),
             "payload_sha256": digest,
-            "received": now(),
+            "payload_blob": blob,
+            "received": received,
         }
-        self._call("recording a rejected event", self.rejected.upsert_entity, entity)
+        self._call("recording a rejected event", self.rejected.upsert_entity, _storable_entity(entity))
         return row
 
-    def records(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[LedgerRecord]:
-        filters, parameters = [], {}
-        if event_id:
-            filters.append("PartitionKey eq @pk")
-            parameters["pk"] = table_key(event_id)
-        if since:
-            filters.append("updated ge @since")
-            parameters["since"] = since
-        query = " and ".join(filters)
-        entities = self.table.query_entities(query, parameters=parameters) if query else self.table.list_entities()
+    def _upload_rejected(self, name: str, payload: bytes) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        from shared.storage import blob_service
+
+        container = blob_service(self.settings).get_container_client(self.settings.rejected_container)
+        try:
+            container.upload_blob(name, payload, overwrite=True)
+        except self._azure_error as error:
+            if type(error).__name__ != "ResourceNotFoundError":
+                raise
+            try:
+                container.create_container()
+            except ResourceExistsError:
+                pass
+            container.upload_blob(name, payload, overwrite=True)
+
+    def rejected_payload(self, rejection: RejectedRecord) -> bytes:
+        """The whole payload of a rejected input, as it arrived."""
+        if not rejection.payload_blob:
+            return rejection.payload.encode("utf-8")
+        from shared.storage import blob_service
+
+        container = blob_service(self.settings).get_container_client(self.settings.rejected_container)
+        return self._call(
+            "reading a rejected payload", lambda: container.download_blob(rejection.payload_blob).readall()
+        )
+
+    def records(
+        self,
+        event_id: str | None = None,
+        since: datetime | None = None,
+        *,
+        route: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[LedgerRecord]:
+        """Ledger records, filtered by the table service (not here)."""
+        conditions = {"PartitionKey eq @pk": table_key(event_id) if event_id else None, "updated ge @since": since,
+                      "route eq @route": route, "status eq @status": status}  # fmt: skip
+        for entity in self._query(self.table, "listing records", conditions):
+            yield _from_entity(entity)
+
+    def rejections(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[RejectedRecord]:
+        conditions = {"event_id eq @event_id": event_id, "received ge @since": since}
+        for entity in self._query(self.rejected, "listing rejected events", conditions):
+            yield RejectedRecord(
+                function=entity.get("function", ""),
+                event_id=entity.get("event_id", ""),
+                reason=entity.get("reason", ""),
+                received=_when(entity, "received"),
+                payload=entity.get("payload", ""),
+                payload_size=int(entity.get("payload_size") or len(entity.get("payload", "").encode("utf-8"))),
+                payload_sha256=entity.get("payload_sha256", ""),
+                payload_blob=entity.get("payload_blob", ""),
+                event_type=entity.get("event_type", ""),
+            )
+
+    def _query(self, table: Any, what: str, conditions: dict[str, Any]) -> Iterator[Any]:
+        """Entities matching every condition whose value is set (`"field op @name": value`)."""
+        used = {condition: value for condition, value in conditions.items() if value is not None}
+        parameters = {condition.rsplit("@", 1)[1]: value for condition, value in used.items()}
+        query = " and ".join(used)
         try:
             self._ensure_tables()
-            for entity in entities:
-                yield _from_entity(entity)
+            entities = table.query_entities(query, parameters=parameters) if query else table.list_entities()
+            yield from entities
         except self._azure_error as error:
-            raise LedgerUnavailable(f"ledger storage unavailable while listing records: {error}") from error
+            raise LedgerUnavailable(f"ledger storage unavailable while {what}: {error}") from error
+
+
+def _payload_bytes(raw: Any) -> bytes:
+    """A rejected input as bytes: exactly as received when it was bytes or text, else as JSON."""
+    if isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogatepass")
+    return json.dumps(raw, default=str).encode("utf-8")
+
+
+def _when(entity: Any, name: str) -> datetime | None:
+    value = entity.get(name)
+    return datetime.fromtimestamp(value.timestamp(), UTC) if value is not None else None
 
 
 def _to_entity(record: LedgerRecord) -> dict[str, Any]:
@@ -251,14 +374,10 @@ def _to_entity(record: LedgerRecord) -> dict[str, Any]:
     for name in ("created", "updated", "lease_until"):
         if getattr(record, name) is not None:
             entity[name] = getattr(record, name)
-    return entity
+    return _storable_entity(entity)
 
 
 def _from_entity(entity: Any) -> LedgerRecord:
-    def when(name: str) -> datetime | None:
-        value = entity.get(name)
-        return datetime.fromtimestamp(value.timestamp(), UTC) if value is not None else None
-
     try:
         extra = json.loads(entity.get("extra") or "{}")
     except ValueError:
@@ -274,8 +393,8 @@ def _from_entity(entity: Any) -> LedgerRecord:
         detail=entity.get("detail", ""),
         event_type=entity.get("event_type", ""),
         function=entity.get("function", ""),
-        created=when("created"),
-        updated=when("updated"),
-        lease_until=when("lease_until"),
+        created=_when(entity, "created"),
+        updated=_when(entity, "updated"),
+        lease_until=_when(entity, "lease_until"),
         extra=extra,
     )

@@ -22,6 +22,7 @@ class Settings:
     ledger_table: str
     rejected_table: str
     guardrail_table: str  # cooldown / max_per_day counters of the pipeline actions
+    rejected_container: str  # full payloads of rejected events too large for a table property
     lease_seconds: float
     invocation_budget_seconds: float
     dead_letter_container: str
@@ -37,6 +38,7 @@ class Settings:
             ledger_table=env.get("LEDGER_TABLE") or "actionledger",
             rejected_table=env.get("REJECTED_TABLE") or "rejectedevents",
             guardrail_table=env.get("GUARDRAIL_TABLE") or "actionguardrails",
+            rejected_container=env.get("REJECTED_CONTAINER") or "rejected",
             lease_seconds=float(env.get("LEDGER_LEASE_SECONDS") or 300),
             invocation_budget_seconds=float(env.get("INVOCATION_BUDGET_SECONDS") or 20),
             dead_letter_container=env.get("DEAD_LETTER_CONTAINER") or "deadletter",

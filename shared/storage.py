@@ -20,6 +20,16 @@ if TYPE_CHECKING:
 _clients: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
 
+# An invocation has ~20 s before Event Grid gives up on it (INVOCATION_BUDGET_SECONDS); the SDK
+# defaults (300 s timeouts, 10 retries from 0.8 s) would let one storage hiccup outlast it.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "connection_timeout": 3,
+    "read_timeout": 5,
+    "retry_total": 3,
+    "retry_backoff_factor": 0.2,
+    "retry_backoff_max": 2,
+}
+
 
 class StorageNotConfigured(RuntimeError):
     pass
@@ -58,9 +68,9 @@ def _cached_client(settings: Settings, service: str, client_class: Any) -> Any:
     with _lock:
         if key not in _clients:
             _clients[key] = (
-                client_class.from_connection_string(connection_string)
+                client_class.from_connection_string(connection_string, **CLIENT_OPTIONS)
                 if connection_string
-                else client_class(uri, credential=_credential(settings))
+                else client_class(uri, credential=_credential(settings), **CLIENT_OPTIONS)
             )
         return _clients[key]
 

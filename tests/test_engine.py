@@ -75,7 +75,10 @@ def test_the_same_event_delivered_twice_at_once_reaches_the_receiver_once(app_en
             thread.join()
     assert len(receiver.requests) == 1
     assert sorted(r.status for r in reports if r.action == "webhook") == ["done", "skipped"]
-    assert errors == []
+    # A delivery that found an action in progress asks Event Grid to come back and confirm it finished
+    # (each delivery may have won one of the two actions, so both may ask).
+    assert errors
+    assert all(isinstance(e, engine.DeliveryFailed) and "in progress in another delivery" in str(e) for e in errors)
 
 
 def test_a_failed_action_makes_the_function_raise_and_redelivery_completes_it(app_env, receiver, deliver) -> None:

@@ -21,6 +21,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -51,7 +52,9 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
                     receiver.requests.append(
-                        Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                        Received(
+                            "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
+                        )
                     )
                     reply = receiver.replies.popleft() if receiver.replies else receiver.default
                 if reply.delay:

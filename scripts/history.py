@@ -1,0 +1,141 @@
+"""Delivery history: what the ledger knows about each action, for "did the alert go out?".
+
+    python scripts/history.py [--event ID] [--route NAME] [--status failed] [--since 1h] [--json]
+
+Lists ledger records (when, event, route, action, target, status, attempts, error) oldest first,
+and the rejected inputs (status REJECTED, with the reason), from the storage account the app uses
+(AzureWebJobsStorage; Azurite locally). Filters run in the table service, not here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.cli import duration_argument  # noqa: E402
+from shared.ledger import FAILED, RUNNING, Ledger, LedgerRecord, LedgerUnavailable, RejectedRecord, now  # noqa: E402
+
+REJECTED = "REJECTED"  # upper case: a rejected input is not an action, and should stand out
+
+
+@dataclass
+class HistoryLine:
+    when: datetime | None
+    event_id: str
+    event_type: str
+    route: str
+    action: str
+    target: str
+    status: str
+    attempts: int
+    error: str
+    detail: str
+
+    @classmethod
+    def of_record(cls, record: LedgerRecord, at: datetime) -> HistoryLine:
+        error = record.detail if record.status == FAILED else ""
+        if record.status == RUNNING and record.lease_until is not None and record.lease_until <= at:
+            error = "lease expired: the worker stopped before recording an outcome; the next delivery takes it over"
+        return cls(
+            when=record.updated or record.created, event_id=record.event_id, event_type=record.event_type,
+            route=record.route, action=f"{record.kind}#{record.position}", target=record.target,
+            status=record.status, attempts=record.attempts, error=error, detail=record.detail,
+        )  # fmt: skip
+
+    @classmethod
+    def of_rejection(cls, rejection: RejectedRecord) -> HistoryLine:
+        payload = f"payload {rejection.payload_size} bytes" + (
+            f" in blob {rejection.payload_blob}" if rejection.payload_blob else ""
+        )
+        return cls(
+            when=rejection.received, event_id=rejection.event_id, event_type=rejection.event_type,
+            route="", action="", target=f"function {rejection.function}", status=REJECTED, attempts=0,
+            error=rejection.reason, detail=payload,
+        )  # fmt: skip
+
+
+def history(
+    ledger: Ledger,
+    *,
+    event_id: str | None = None,
+    route: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+) -> list[HistoryLine]:
+    at = now()
+    lines = [
+        HistoryLine.of_record(record, at)
+        for record in ledger.records(event_id, since, route=route, status=status)
+        if status != REJECTED.lower()
+    ]
+    if route is None and status in (None, REJECTED.lower()):
+        lines.extend(HistoryLine.of_rejection(rejection) for rejection in ledger.rejections(event_id, since))
+    return sorted(lines, key=lambda line: (line.when or datetime.min.replace(tzinfo=at.tzinfo), line.event_id))
+
+
+def print_table(lines: Iterable[HistoryLine]) -> None:
+    header = ("WHEN (UTC)", "EVENT", "ROUTE", "ACTION", "TARGET", "STATUS", "ATTEMPTS", "ERROR")
+    rows = [header]
+    for line in lines:
+        when = f"{line.when:%Y-%m-%d %H:%M:%S}" if line.when else "-"
+        error = line.error.replace("\n", " ")
+        rows.append((when, line.event_id or "-", line.route or "-", line.action or "-", line.target or "-",
+                     line.status, str(line.attempts), error[:100] + ("…" if len(error) > 100 else "")))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+    print(f"\n{len(rows) - 1} record(s)")
+
+
+def to_json(line: HistoryLine) -> str:
+    fields: dict[str, Any] = asdict(line)
+    fields["when"] = line.when.isoformat() if line.when else None
+    return json.dumps(fields)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--event", metavar="ID", help="one event's records")
+    parser.add_argument("--route", metavar="NAME", help="one route's records (rejected inputs have no route)")
+    parser.add_argument("--status", help="done, failed, skipped, running, or rejected")
+    parser.add_argument(
+        "--since", type=duration_argument, metavar="DURATION", help="recent records only, e.g. 1h, 30m, 7d"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    args = parser.parse_args(argv)
+
+    from shared.ledger import TableLedger
+    from shared.settings import current_settings
+    from shared.storage import StorageNotConfigured
+
+    try:
+        ledger = TableLedger(current_settings())
+        lines = history(
+            ledger,
+            event_id=args.event,
+            route=args.route,
+            status=args.status.lower() if args.status else None,
+            since=now() - args.since if args.since else None,
+        )
+    except (StorageNotConfigured, LedgerUnavailable) as error:
+        print(error, file=sys.stderr)
+        return 1
+    if args.json:
+        for line in lines:
+            print(to_json(line))
+    else:
+        print_table(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
