@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from bench.support import Figure, Lab, app_settings_in_process, event_with_id, median, sample_event
+from bench.support import Figure, Lab, app_engine, event_with_id, median, sample_event, worker_engine
 
 TARGET, ACTIONS, DELAY = 1.3, 5, 0.2
 
@@ -27,7 +27,7 @@ def run(lab: Lab) -> list[Figure]:
     template = sample_event()
 
     def event_seconds(actions: int) -> float:
-        with app_settings_in_process(lab.app_settings(routes(actions), HOOK_URL=receiver.url)):
+        with worker_engine(app_engine(lab.app_settings(routes(actions), HOOK_URL=receiver.url))):
             function(binding_for(event_with_id(template)))  # warm-up: tables, connections, routes
             timings = []
             for _ in range(repetitions):

@@ -148,26 +148,28 @@ class Lab:
             self._azurite.stop()
 
 
-@contextmanager
-def app_settings_in_process(settings: dict[str, str]) -> Iterator[None]:
-    """Point this process's worker engine at `settings` (as the tests' app_env fixture does)."""
-    from shared import engine
-    from shared.settings import current_settings
+def app_engine(settings: dict[str, str], *, dry_run: bool = False) -> Any:
+    """The engine a worker builds from these app settings (dry run: no ledger), for in-process benchmarks."""
+    from shared.engine import Engine
+    from shared.ledger import TableLedger
+    from shared.routes import routes_for
+    from shared.settings import Settings
 
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
-    current_settings.cache_clear()
-    engine.use_engine(None)
+    app = Settings.from_environ({**os.environ, **settings})
+    ledger = None if dry_run else TableLedger(app)
+    return Engine(app, lambda: routes_for(app.routes_file, app.environ), ledger, dry_run=dry_run)
+
+
+@contextmanager
+def worker_engine(engine: Any) -> Iterator[None]:
+    """Make `engine` the one this process's functions hand their events to."""
+    from shared import engine as worker
+
+    worker.use_engine(engine)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        current_settings.cache_clear()
-        engine.use_engine(None)
+        worker.use_engine(None)
 
 
 def run_worker(*args: str, settings: dict[str, str] | None = None, timeout: float = 300) -> dict[str, Any]:

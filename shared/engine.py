@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.base import ActionContext, ActionFailed, ActionSkipped
@@ -58,7 +58,7 @@ class ActionReport:
     duration_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # every field is a plain value: dataclasses.asdict's deep copy is waste
 
 
 class DeliveryFailed(RuntimeError):
