@@ -119,7 +119,9 @@ class Lab:
 
     @property
     def azurite(self) -> str:
-        """The connection string of this run's Azurite (scripts/azurite.py, in memory)."""
+        """The connection string of the Azurite CI started (AZURITE_CONNECTION_STRING), or of our own."""
+        if os.environ.get("AZURITE_CONNECTION_STRING"):
+            return os.environ["AZURITE_CONNECTION_STRING"]
         if self._azurite is None:
             from scripts import azurite
 
