@@ -100,7 +100,7 @@ class TableLedger:
     def __init__(self, settings: Settings) -> None:
         from azure.core.exceptions import AzureError
 
-        from shared.storage import table_service
+        from shared.storage import StorageNotConfigured, table_service
 
         self._azure_error = AzureError
         self.settings = settings
@@ -108,6 +108,8 @@ class TableLedger:
             service = table_service(settings)
             self.table = service.get_table_client(settings.ledger_table)
             self.rejected = service.get_table_client(settings.rejected_table)
+        except StorageNotConfigured:
+            raise
         except Exception as error:  # a malformed connection string surfaces here
             raise LedgerUnavailable(f"cannot use the ledger storage: {error}") from error
         self._created = False

@@ -143,8 +143,9 @@ def _parse_route(
         return None
     name = spec.get("name")
     if not isinstance(name, str) or not ROUTE_NAME.match(name):
+        hint = f" (YAML read {name!r}: quote the name)" if isinstance(name, (bool, int, float)) else ""
         problems.add(
-            spec.line_of("name"), "`name` is required: letters, digits, '.', '_' or '-', at most 63 characters"
+            spec.line_of("name"), f"`name` is required: letters, digits, '.', '_' or '-', 1-63 characters{hint}"
         )
         name = f"routes[{index}]"
     else:

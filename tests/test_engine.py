@@ -82,7 +82,9 @@ def test_a_failed_action_makes_the_function_raise_and_redelivery_completes_it(ap
     second = type(receiver)()
     try:
         app_env(
-            WEBHOOK_ROUTE.replace("      - log: {}\n", f'      - webhook: {{url: "{second.url}/ok", allow_private: true}}\n'),
+            WEBHOOK_ROUTE.replace(
+                "      - log: {}\n", f'      - webhook: {{url: "{second.url}/ok", allow_private: true}}\n'
+            ),
             HOOK_URL=receiver.url,
         )
         receiver.script(Reply(503, b"down for maintenance"))
