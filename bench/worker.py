@@ -48,6 +48,11 @@ def log_like_the_host() -> None:
 
 
 def peak_rss_mib() -> float:
+    """This process's peak resident memory. Not ru_maxrss: Linux carries that over from the parent
+    across fork and exec, so a child of a big benchmark process would report the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
