@@ -1,12 +1,13 @@
 """The Azure Functions app: which function takes which Azure ML events. Nothing more lives here.
 
 The event types of each function are listed in shared/functions.json, which the Event Grid
-subscriptions in infra/ are generated from. The work happens in shared/engine.py.
+subscriptions in infra/ are generated from. The work happens in shared/engine.py, which
+shared/entry.py loads on the first event so that indexing the app stays cheap.
 """
 
 import azure.functions as func
 
-from shared.engine import dispatch
+from shared.entry import dispatch
 
 app = func.FunctionApp()
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.base import ActionContext, ActionFailed, ActionSkipped
@@ -61,7 +61,7 @@ class ActionReport:
     in_progress: bool = False  # skipped because another delivery holds a live claim on the action
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # every field is a plain value: dataclasses.asdict's deep copy is waste
 
     @property
     def target_host(self) -> str:

@@ -8,6 +8,7 @@ user-assigned managed identity. Clients are cached per worker.
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -54,11 +55,17 @@ def _service_uri(settings: Settings, service: str) -> tuple[str | None, str | No
 
 
 def _credential(settings: Settings) -> Any:
-    from azure.identity import DefaultAzureCredential
-
     client_id = settings.environ.get(f"{settings.storage_connection}__clientId") or settings.environ.get(
         "AZURE_CLIENT_ID"
     )
+    return _identity(client_id)
+
+
+@functools.cache
+def _identity(client_id: str | None) -> Any:
+    """One credential per identity and worker, shared by the Table and Blob clients: one token cache."""
+    from azure.identity import DefaultAzureCredential
+
     return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 

@@ -1,0 +1,149 @@
+"""3. Per-event cost in a warm worker, through the app's own functions, against the floor of each case:
+
+  a. dry run (no ledger)        floor: JSON parse + func.EventGridEvent construction (what the host does anyway)
+  b. `log` action, ledger       floor: the same + one Azurite insert (azure-data-tables create_entity)
+  c. `webhook` action, ledger   floor: the same + one loopback POST with a reused httpx client
+
+Exactly-once needs a claim before the action and an outcome after it: two ledger round trips, not one.
+So b and c are also compared with a floor that does both (insert, then a conditional update of the
+same entity), which is the cost of the guarantee itself. Floor entities have the ledger record's
+shape, and the floors use the app's own storage client. Every variant runs once per round, rounds
+alternate, and each figure is the median over rounds, so that drift (Azurite's, the machine's) hits all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.support import Figure, Lab, app_engine, event_with_id, median, sample_event, worker_engine
+
+MAX_OVERHEAD_MS, MAX_RATIO = 1.0, 1.5
+
+ROUTES = """
+routes:
+  - name: per-event
+    events: [RunStatusChanged]
+    actions:
+      - {action}
+"""
+LOG = "log: {}"
+WEBHOOK = 'webhook: {url: "${HOOK_URL}/per-event", allow_private: true}'
+
+
+def per_event_ms(handle: Callable[[str], None], count: int) -> float:
+    """Milliseconds per event for `handle` over `count` events, each with its own id, after a warm-up."""
+    template = sample_event()
+    texts = [json.dumps(event_with_id(template)) for _ in range(count + 3)]
+    for text in texts[count:]:
+        handle(text)
+    started = time.perf_counter()
+    for text in texts[:count]:
+        handle(text)
+    return (time.perf_counter() - started) * 1000 / count
+
+
+def ledger_shaped_entity() -> dict[str, Any]:
+    """An entity with the properties and types of a ledger record (shared/ledger.py), keyed afresh."""
+    now = datetime.now(UTC)
+    return {
+        "PartitionKey": uuid.uuid4().hex, "RowKey": "per-event|000", "event_id": uuid.uuid4().hex,
+        "route": "per-event", "position": 0, "kind": "webhook", "target": "127.0.0.1:8000/per-event",
+        "status": "running", "attempts": 0, "detail": "", "function": "run_events",
+        "event_type": "Microsoft.MachineLearningServices.RunStatusChanged", "worker": "bench:1", "extra": "{}",
+        "created": now, "updated": now, "lease_until": now + timedelta(minutes=5),
+    }  # fmt: skip
+
+
+def figure(case: str, app: float, floor: float, floor_label: str) -> Figure:
+    result = Figure(
+        "3 per event", case, app, "ms", floor, floor_label, f"≤ +{MAX_OVERHEAD_MS:g} ms and ≤ {MAX_RATIO}×",
+        note=f"{1000 / app:.0f} events/s; overhead {app - floor:+.2f} ms",
+    )  # fmt: skip
+    result.met = app - floor <= MAX_OVERHEAD_MS and result.ratio <= MAX_RATIO
+    return result
+
+
+def run(lab: Lab) -> list[Figure]:
+    import httpx
+    from azure.core import MatchConditions
+
+    from scripts.replay import binding_for, indexed_functions
+    from shared.settings import Settings
+    from shared.storage import table_service
+
+    function = indexed_functions()["run_events"]
+    rounds, dry_count, ledger_count = lab.count(5, 2), lab.count(1000, 20), lab.count(80, 5)
+    receiver = lab.receiver()
+    engines = {
+        "dry run": app_engine(lab.app_settings(ROUTES.format(action=LOG)), dry_run=True),
+        "log": app_engine(lab.app_settings(ROUTES.format(action=LOG))),
+        "webhook": app_engine(lab.app_settings(ROUTES.format(action=WEBHOOK), HOOK_URL=receiver.url)),
+    }
+    floor_settings = Settings.from_environ(lab.app_settings("routes: []"))
+    table = table_service(floor_settings).create_table(floor_settings.ledger_table)
+    client = httpx.Client()
+    body = json.dumps({"route": "per-event", "event": sample_event()}).encode()
+
+    def parse(text: str) -> None:
+        binding_for(json.loads(text))
+
+    def post() -> None:
+        client.post(f"{receiver.url}/floor", content=body, headers={"Content-Type": "application/json"})
+
+    def insert(text: str) -> None:
+        parse(text)
+        table.create_entity(ledger_shaped_entity())
+
+    def parse_and_post(text: str) -> None:
+        parse(text)
+        post()
+
+    def guarded(act: Callable[[], None] | None) -> Callable[[str], None]:
+        """The floor of an exactly-once action: claim (insert), act, record (conditional update)."""
+
+        def handle(text: str) -> None:
+            parse(text)
+            entity = ledger_shaped_entity()
+            etag = table.create_entity(entity)["etag"]
+            if act is not None:
+                act()
+            entity.update(status="done", attempts=1, detail="done", updated=datetime.now(UTC))
+            del entity["lease_until"]
+            table.update_entity(entity, mode="replace", etag=etag, match_condition=MatchConditions.IfNotModified)
+
+        return handle
+
+    def through_app(text: str) -> None:
+        function(binding_for(json.loads(text)))
+
+    # name -> (what handles one event, how many events a round, the worker's engine meanwhile)
+    variants: dict[str, tuple[Callable[[str], None], int, Any]] = {
+        "parse": (parse, dry_count, None),
+        "dry run": (through_app, dry_count, engines["dry run"]),
+        "insert": (insert, ledger_count, None),
+        "claim + finish": (guarded(None), ledger_count, None),
+        "log": (through_app, ledger_count, engines["log"]),
+        "post": (parse_and_post, ledger_count, None),
+        "claim + post + finish": (guarded(post), ledger_count, None),
+        "webhook": (through_app, ledger_count, engines["webhook"]),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, (handle, count, engine) in variants.items():
+            with worker_engine(engine):
+                timings[name].append(per_event_ms(handle, count))
+    client.close()
+    ms = {name: median(values) for name, values in timings.items()}
+    return [
+        figure("a. dry run", ms["dry run"], ms["parse"], "parse + EventGridEvent"),
+        figure("b. log action, ledger on Azurite", ms["log"], ms["insert"], "parse + 1 insert"),
+        figure("b. log action, ledger on Azurite", ms["log"], ms["claim + finish"], "parse + insert + update"),
+        figure("c. webhook action, ledger on Azurite", ms["webhook"], ms["post"], "parse + 1 POST"),
+        figure("c. webhook action, ledger on Azurite", ms["webhook"], ms["claim + post + finish"],
+               "parse + insert + POST + update"),
+    ]  # fmt: skip

@@ -1,0 +1,125 @@
+"""One Functions worker for the benchmarks that need a fresh interpreter: `python bench/worker.py SCENARIO`.
+
+The clock starts at this file's first line, so the figures exclude only the interpreter's own start
+(the same for the app and its baseline). Each scenario prints one JSON line; bench/support.py runs it.
+
+  index [--baseline]                   import the app and index it (app.get_functions())
+  first-event [--baseline] EVENT       ... then hand it one event, as the host would
+  storm EVENTS --threads N             ... then deliver a list of events from N threads at once
+  memory [--pipeline]                  ... then the sample events; with --pipeline also load azure.ai.ml
+"""
+
+import time
+
+STARTED = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def indexed(baseline: bool) -> dict[str, Any]:
+    """The functions of the app (or of the baseline app) from its own index, as the host builds it."""
+    if baseline:
+        from bench import baseline_app as module
+    else:
+        import function_app as module
+    return {f.get_function_name(): f.get_user_function() for f in module.app.get_functions()}
+
+
+def deliver(functions: dict[str, Any], item: dict[str, Any], baseline: bool) -> None:
+    from scripts.replay import binding_for, function_for
+
+    functions["forward" if baseline else function_for(item)](binding_for(item))
+
+
+def log_like_the_host() -> None:
+    """The host collects every log line the app writes at INFO and above: format them, then drop them."""
+    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. Not ru_maxrss: Linux carries that over from the parent
+    across fork and exec, so a child of a big benchmark process would report the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def storm(functions: dict[str, Any], events: list[dict[str, Any]], threads: int) -> dict[str, Any]:
+    def timed(item: dict[str, Any]) -> tuple[float, str]:
+        started = time.perf_counter()
+        try:
+            deliver(functions, item, baseline=False)
+            error = ""
+        except Exception as failure:  # counted and reported: the benchmark checks for none
+            error = f"{type(failure).__name__}: {str(failure)[:200]}"
+        return time.perf_counter() - started, error
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        results = list(pool.map(timed, events))
+    return {
+        "seconds": time.perf_counter() - started,
+        "latencies": [latency for latency, _ in results],
+        "errors": [error for _, error in results if error],
+    }
+
+
+def sample_payloads() -> list[dict[str, Any]]:
+    """Every sample event in tests/events, bad ones included (they are rejected and recorded)."""
+    items = []
+    for path in sorted((ROOT / "tests" / "events").rglob("*.json")):
+        try:
+            decoded = json.loads(path.read_text())
+        except ValueError:
+            continue
+        items.extend(decoded if isinstance(decoded, list) else [decoded])
+    return [item for item in items if isinstance(item, dict)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=("index", "first-event", "storm", "memory"))
+    parser.add_argument("events", nargs="?", help="a JSON file: one event (first-event) or a list (storm)")
+    parser.add_argument("--baseline", action="store_true", help="the baseline app instead of function_app")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pipeline", action="store_true", help="memory: also load azure.ai.ml, as a pipeline does")
+    args = parser.parse_args()
+    log_like_the_host()
+
+    functions = indexed(args.baseline)
+    result: dict[str, Any] = {"seconds": time.perf_counter() - STARTED}
+    if args.scenario == "first-event":
+        deliver(functions, json.loads(Path(args.events).read_text()), args.baseline)
+        result["seconds"] = time.perf_counter() - STARTED
+    elif args.scenario == "storm":
+        events = json.loads(Path(args.events).read_text())
+        deliver(functions, events[0], baseline=False)  # the worker is warm when the storm hits
+        result = storm(functions, events[1:], args.threads)
+    elif args.scenario == "memory":
+        from scripts.replay import replay_payload
+
+        for item in sample_payloads():
+            if args.baseline:
+                deliver(functions, item, baseline=True)
+            else:
+                replay_payload(json.dumps(item).encode(), functions, "sample")
+        if args.pipeline:
+            from azure.ai.ml import MLClient, load_job  # noqa: F401  what a pipeline action loads
+    result["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Storage clients are built once per worker; with a managed identity, Table and Blob share one
+credential (one token cache, one token request to the identity endpoint instead of one per client)."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.settings import Settings
+from shared.storage import blob_service, table_service
+
+
+def identity_settings(client_id: str) -> Settings:
+    account = f"acct{uuid.uuid4().hex[:12]}"  # clients are cached per endpoint: a fresh one per test
+    return Settings.from_environ({
+        "AzureWebJobsStorage__tableServiceUri": f"https://{account}.table.core.windows.net",
+        "AzureWebJobsStorage__blobServiceUri": f"https://{account}.blob.core.windows.net",
+        "AzureWebJobsStorage__clientId": client_id,
+    })  # fmt: skip
+
+
+def test_clients_are_built_once_per_worker() -> None:
+    settings = identity_settings("11111111-0000-0000-0000-000000000001")
+    assert table_service(settings) is table_service(settings)
+    assert blob_service(settings) is blob_service(settings)
+
+
+def test_table_and_blob_share_one_credential_per_identity() -> None:
+    settings = identity_settings("11111111-0000-0000-0000-000000000002")
+    credential = table_service(settings).credential
+    assert blob_service(settings).credential is credential
+    other = identity_settings("11111111-0000-0000-0000-000000000003")
+    assert table_service(other).credential is not credential  # another identity, another credential
