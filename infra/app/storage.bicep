@@ -12,7 +12,6 @@ resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
   //checkov:skip=CKV_AZURE_35: Event Grid dead-lettering and the Flex deployment need the public endpoint; access is Entra-only (no shared keys), see docs/deploy.md for the VNet variant
   //checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35: public endpoint, identity-only access
   //checkov:skip=CKV_AZURE_206: LRS is enough: the account holds a rebuildable package, a dedupe ledger and dead letters; GRS doubles the idle cost
-  //checkov:skip=CKV_AZURE_33: queue service logging would need a diagnostic setting and a log sink for a queue the host uses only internally; App Insights already traces the app
   name: name
   location: location
   tags: tags
