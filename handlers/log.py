@@ -1,0 +1,46 @@
+"""`log`: one structured log line with the event and the route. Useful alone and as a first route."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import ClassVar
+
+from handlers.base import Action, ActionContext, ActionOutcome
+from shared.problems import Problems
+
+logger = logging.getLogger("aml_events.actions.log")
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class LogAction(Action):
+    kind = "log"
+    OPTIONS: ClassVar[Mapping[str, bool]] = {"level": False, "message": False}
+
+    def configure(self, problems: Problems, line: int) -> None:
+        level = str(self.options.get("level", "info")).lower()
+        if level not in _LEVELS:
+            problems.add(line, f"log: level {level!r} is not one of {', '.join(_LEVELS)}")
+        self.level = _LEVELS.get(level, logging.INFO)
+
+    @property
+    def target(self) -> str:
+        return "log"
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        event = ctx.event
+        message = self.options.get("message") or event.title
+        line = {
+            "route": ctx.route,
+            "event_id": event.id,
+            "event_type": event.event_type,
+            "workspace": event.workspace.name,
+            "subject": event.subject,
+            "message": message,
+            "facts": dict(event.facts()),
+            "studio_url": event.studio_url,
+        }
+        logger.log(self.level, json.dumps(line, default=str))
+        return ActionOutcome(detail=f"logged: {message}")

@@ -1,0 +1,102 @@
+"""Start Azurite (Microsoft's Azure Storage emulator, installed by `npm install`) on free loopback ports.
+
+Used by the tests, the local quick start and the benchmarks. Run it alone to keep one in the
+foreground: `python scripts/azurite.py` prints the connection string to use.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "devstoreaccount1"
+# The emulator's well-known development key (public, documented by Microsoft; not a secret).
+ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _binary() -> str:
+    local = ROOT / "node_modules" / ".bin" / "azurite"
+    if local.exists():
+        return str(local)
+    found = shutil.which("azurite")
+    if found:
+        return found
+    raise RuntimeError("Azurite is not installed: run `npm install` in the repository root (needs Node.js)")
+
+
+@dataclass
+class Azurite:
+    process: subprocess.Popen[bytes]
+    blob_port: int
+    queue_port: int
+    table_port: int
+
+    @property
+    def connection_string(self) -> str:
+        base = "http://127.0.0.1"
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={base}:{self.blob_port}/{ACCOUNT};QueueEndpoint={base}:{self.queue_port}/{ACCOUNT};"
+            f"TableEndpoint={base}:{self.table_port}/{ACCOUNT};"
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start(timeout: float = 30.0, ports: tuple[int, int, int] | None = None) -> Azurite:
+    """An in-memory Azurite on loopback; stop() it when done (it is killed by PID)."""
+    blob, queue, table = ports or (_free_port(), _free_port(), _free_port())
+    command = [
+        _binary(), "--silent", "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
+        "--blobHost", "127.0.0.1", "--blobPort", str(blob),
+        "--queueHost", "127.0.0.1", "--queuePort", str(queue),
+        "--tableHost", "127.0.0.1", "--tablePort", str(table),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    azurite = Azurite(process, blob, queue, table)
+    deadline = time.monotonic() + timeout
+    for port in (blob, table):
+        while True:
+            if process.poll() is not None:
+                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"Azurite exited with {process.returncode}: {error.strip()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    azurite.stop()
+                    raise RuntimeError(f"Azurite did not open port {port} within {timeout:g}s") from None
+                time.sleep(0.05)
+    return azurite
+
+
+if __name__ == "__main__":
+    running = start()
+    print(running.connection_string, flush=True)
+    print(f"Azurite PID {running.process.pid}; Ctrl+C stops it.", file=sys.stderr)
+    try:
+        running.process.wait()
+    except KeyboardInterrupt:
+        running.stop()
+    sys.exit(0 if os.environ.get("CI") is None else running.process.returncode or 0)

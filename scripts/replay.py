@@ -1,0 +1,204 @@
+"""Replay Azure ML events through the real function app, without Azure Functions Core Tools.
+
+    python scripts/replay.py [--routes FILE] [--dry-run] [--json] [--azurite] PATH...
+
+PATH is a JSON file holding one event or an array (Event Grid or CloudEvents schema), or a folder
+of them. Each event goes to the function that would receive it in Azure, found through the app's own
+index (`app.get_functions()`), as the Functions host would call it.
+
+Exit status: 0 when nothing failed or was rejected, 1 when an action failed, 2 when an input was
+rejected (and nothing failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def event_files(paths: Iterable[str]) -> Iterator[Path]:
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*.json") if p.is_file())
+        else:
+            yield path
+
+
+def binding_for(item: Any) -> Any:
+    """The object the Functions host hands an Event Grid function for one JSON event."""
+    import azure.functions as func
+
+    def when(value: Any) -> Any:
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else value
+        except ValueError:
+            return value  # left for the event parser to reject, naming the field
+
+    if "specversion" in item:
+        extensions = {
+            k: v for k, v in item.items() if k not in ("id", "source", "type", "specversion", "data", "time", "subject")
+        }
+        return func.CloudEvent(
+            id=item.get("id"), source=item.get("source"), type=item.get("type"), specversion=item["specversion"],
+            data=item.get("data"), time=when(item.get("time")), subject=item.get("subject"), **extensions,
+        )  # fmt: skip
+    return func.EventGridEvent(
+        id=item.get("id"), data=item.get("data"), topic=item.get("topic"), subject=item.get("subject"),
+        event_type=item.get("eventType"), event_time=when(item.get("eventTime")), data_version=item.get("dataVersion"),
+    )  # fmt: skip
+
+
+def function_for(item: Any) -> str | None:
+    from shared.catalog import FUNCTION_FOR_EVENT_TYPE, full_event_type
+
+    if not isinstance(item, dict):
+        return None
+    written = item.get("type") if "specversion" in item else item.get("eventType")
+    event_type = full_event_type(written) if isinstance(written, str) else None
+    return FUNCTION_FOR_EVENT_TYPE.get(event_type) if event_type else None
+
+
+def replay_payload(body: bytes, functions: dict[str, Callable[[Any], None]], origin: str) -> None:
+    """Hand every event in one delivery body to its function; reports go to the engine's observers."""
+    from shared.engine import DeliveryFailed, current_engine
+    from shared.events import EventRejected
+
+    try:
+        decoded = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        current_engine().reject(
+            "replay", EventRejected("", f"{origin} is not JSON: {error}"), body.decode("utf-8", "replace")
+        )
+        return
+    for item in decoded if isinstance(decoded, list) else [decoded]:
+        function = function_for(item)
+        if function is None:
+            written = (item.get("type") or item.get("eventType")) if isinstance(item, dict) else None
+            reason = (
+                f"{written!r} is not an Azure ML event type any function takes"
+                if written
+                else f"missing: an event must be a JSON object with eventType (or type), got {type(item).__name__}"
+            )
+            event_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+            current_engine().reject("replay", EventRejected("eventType", reason, event_id), item)
+            continue
+        try:
+            functions[function](binding_for(item))
+        except DeliveryFailed as error:
+            if error.__cause__ is not None:  # storage down or routes broken: nothing was reported
+                raise
+            # otherwise each failed action has been reported; Event Grid would redeliver
+
+
+@functools.cache
+def indexed_functions() -> dict[str, Callable[[Any], None]]:
+    """The app's functions by name, from its own index (which may be built only once per app)."""
+    import function_app
+
+    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+
+
+def print_table(reports: list[Any]) -> None:
+    rows = [("EVENT", "TYPE", "ROUTE", "ACTION", "STATUS", "DETAIL")]
+    for r in reports:
+        rows.append((
+            (r.event_id or "-")[:13], (r.event_type or "-").rsplit(".", 1)[-1], r.route or "-",
+            f"{r.action}#{r.position}" if r.action else "-", r.status, r.detail.replace("\n", " ")[:90],
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
+    counts: dict[str, int] = {}
+    for r in reports:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    print("\n" + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="event JSON files or folders")
+    parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
+    parser.add_argument("--dry-run", action="store_true", help="plan only: no action runs, no ledger is written")
+    parser.add_argument("--json", action="store_true", help="one JSON object per (event, route, action)")
+    parser.add_argument("--azurite", action="store_true", help="start a throwaway in-memory Azurite for the ledger")
+    parser.add_argument("--verbose", action="store_true", help="also print the app's log lines")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="%(levelname)s %(name)s %(message)s"
+    )
+
+    if args.routes:
+        os.environ["ROUTES_FILE"] = str(Path(args.routes).resolve())
+    azurite = None
+    if args.azurite:
+        from scripts import azurite as azurite_tool
+
+        azurite = azurite_tool.start()
+        os.environ["AzureWebJobsStorage"] = azurite.connection_string
+    try:
+        return run(args)
+    finally:
+        if azurite:
+            azurite.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    from shared import engine
+    from shared.routes import RoutesError, routes_for
+    from shared.settings import current_settings
+    from shared.storage import StorageNotConfigured
+
+    current_settings.cache_clear()
+    settings = current_settings()
+    try:
+        routes_for(settings.routes_file, settings.environ)
+    except RoutesError as error:
+        print(error, file=sys.stderr)
+        return 1
+    if args.dry_run:
+        engine.use_engine(
+            engine.Engine(settings, lambda: routes_for(settings.routes_file, settings.environ), None, dry_run=True)
+        )
+    else:
+        engine.use_engine(None)
+        try:
+            engine.current_engine()
+        except StorageNotConfigured as error:
+            print(f"{error}\n(or pass --azurite to use a throwaway local one, or --dry-run)", file=sys.stderr)
+            return 1
+    functions = indexed_functions()
+    with engine.observe() as reports:
+        for path in event_files(args.paths):
+            try:
+                body = path.read_bytes()
+            except OSError as error:
+                print(f"{path}: {error.strerror}", file=sys.stderr)
+                return 1
+            try:
+                replay_payload(body, functions, str(path))
+            except engine.DeliveryFailed as error:  # storage down: nothing ran without its claim
+                print(f"{path}: {error}", file=sys.stderr)
+                return 1
+    if args.json:
+        for report in reports:
+            print(json.dumps(report.to_dict(), default=str))
+    else:
+        print_table(reports)
+    statuses = {report.status for report in reports}
+    return 1 if "failed" in statuses else 2 if "rejected" in statuses else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""routes.yaml: the user's declaration of what should happen for which events.
+
+Loading validates everything up front (keys, operators, regexes, action options, `${SETTING}`
+references) and reports every problem with its line, so a broken file fails at deploy time with a
+list to fix instead of one error at a time in production.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from handlers import ACTION_KINDS
+from handlers.base import Action
+from shared.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
+from shared.conditions import Condition, event_view, parse_conditions
+from shared.durations import parse_duration
+from shared.events import AmlEvent
+from shared.problems import Problems
+from shared.yamlsource import LineDict, LineList, load_yaml
+
+ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "actions")
+ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+SETTING_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    backoff: float = 1.0  # seconds before the second attempt; doubles each time, with jitter
+    max_backoff: float = 30.0
+
+
+@dataclass(frozen=True)
+class RouteAction:
+    position: int  # index in the route's `actions`, part of the ledger key
+    kind: str
+    action: Action
+    line: int
+    timeout: float | None = None
+    retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def target(self) -> str:
+        return self.action.target
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    event_types: tuple[str, ...]
+    conditions: tuple[Condition, ...]
+    actions: tuple[RouteAction, ...]
+    enabled: bool = True
+    description: str = ""
+    line: int = 0
+
+    def matches(self, event: AmlEvent, view: Mapping[str, Any] | None = None) -> bool:
+        if not self.enabled or event.event_type not in self.event_types:
+            return False
+        view = event_view(event) if view is None else view
+        return all(condition.holds(view) for condition in self.conditions)
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    source: str
+    routes: tuple[Route, ...] = field(default_factory=tuple)
+    #: problems in the actions of disabled routes (e.g. a setting not configured yet): not errors
+    warnings: tuple[str, ...] = ()
+
+    def matching(self, event: AmlEvent) -> list[Route]:
+        view = event_view(event)
+        return [route for route in self.routes if route.matches(event, view)]
+
+    def summary(self) -> str:
+        enabled = [route for route in self.routes if route.enabled]
+        actions = sum(len(route.actions) for route in enabled)
+        return f"{self.source}: {len(self.routes)} routes ({len(enabled)} enabled, {actions} actions)"
+
+
+class RoutesError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid routes:\n  " + "\n  ".join(problems))
+
+
+# ---- loading ----------------------------------------------------------------------------------------
+
+
+def load_routes(path: str | Path, environ: Mapping[str, str] | None = None) -> RouteTable:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RoutesError([f"{path}: cannot read routes file: {error.strerror}"]) from None
+    return parse_routes(text, str(path), os.environ if environ is None else environ)
+
+
+def parse_routes(text: str, source: str, environ: Mapping[str, str]) -> RouteTable:
+    problems, warnings = Problems(source), Problems(source)
+    try:
+        document = load_yaml(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        reason = getattr(error, "problem", None) or str(error)
+        raise RoutesError([f"{source}:{line}: YAML syntax error: {reason}"]) from None
+    if not isinstance(document, LineDict) or not isinstance(document.get("routes"), LineList):
+        raise RoutesError([f"{source}:1: the file must be a mapping with a `routes:` list"])
+    for key in document:
+        if key != "routes":
+            problems.add(document.line_of(key), f"unknown top-level key {key!r} (only `routes`)")
+    routes: list[Route] = []
+    seen: dict[str, int] = {}
+    for index, spec in enumerate(document["routes"]):
+        line = document["routes"].line_of(index)
+        route = _parse_route(spec, index, line, problems, warnings, environ)
+        if route is None:
+            continue
+        if route.name in seen:
+            problems.add(line, f"duplicate route name {route.name!r} (first at line {seen[route.name]})")
+        seen.setdefault(route.name, line)
+        routes.append(route)
+    if problems:
+        raise RoutesError(problems.lines())
+    return RouteTable(source, tuple(routes), tuple(warnings.lines()))
+
+
+def _parse_route(
+    spec: Any, index: int, line: int, problems: Problems, warnings: Problems, environ: Mapping[str, str]
+) -> Route | None:
+    problems.context = f"routes[{index}]"
+    if not isinstance(spec, LineDict):
+        problems.add(line, "each route must be a mapping with name, events and actions")
+        return None
+    name = spec.get("name")
+    if not isinstance(name, str) or not ROUTE_NAME.match(name):
+        problems.add(
+            spec.line_of("name"), "`name` is required: letters, digits, '.', '_' or '-', at most 63 characters"
+        )
+        name = f"routes[{index}]"
+    else:
+        problems.context = f"route {name!r}"
+    for key in spec:
+        if key not in ROUTE_KEYS:
+            problems.add(spec.line_of(key), f"unknown key {key!r} (allowed: {', '.join(ROUTE_KEYS)})")
+    enabled = spec.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.add(spec.line_of("enabled"), f"`enabled` must be true or false, got {enabled!r}")
+    # A disabled route may name settings that are not configured yet: its action problems are warnings.
+    warnings.context = f"{problems.context} (disabled)"
+    route = Route(
+        name=name,
+        event_types=_parse_events(spec, problems),
+        conditions=_parse_when(spec, problems),
+        actions=_parse_actions(spec, problems if enabled is not False else warnings, environ),
+        enabled=enabled is not False,
+        description=str(spec.get("description") or ""),
+        line=line,
+    )
+    problems.context = warnings.context = ""
+    return route
+
+
+def _parse_events(spec: LineDict, problems: Problems) -> tuple[str, ...]:
+    events = spec.get("events")
+    if isinstance(events, str):
+        events = [events]
+    if not isinstance(events, list) or not events:
+        problems.add(spec.line_of("events"), "`events` is required: a list such as [RunStatusChanged]")
+        return ()
+    types = []
+    for written in events:
+        event_type = full_event_type(str(written))
+        if event_type is None:
+            known = ", ".join(short_event_type(t) for t in KNOWN_EVENT_TYPES)
+            problems.add(spec.line_of("events"), f"unknown event type {written!r} (known: {known})")
+        elif event_type not in types:
+            types.append(event_type)
+    return tuple(types)
+
+
+def _parse_when(spec: LineDict, problems: Problems) -> tuple[Condition, ...]:
+    when = spec.get("when")
+    if when is None:
+        return ()
+    if not isinstance(when, LineDict):
+        problems.add(spec.line_of("when"), "`when` must be a mapping of path: condition")
+        return ()
+    conditions: list[Condition] = []
+    for path, condition_spec in when.items():
+        found, condition_problems = parse_conditions(str(path), condition_spec, when.line_of(path))
+        conditions.extend(found)
+        for problem in condition_problems:
+            problems.add(when.line_of(path), problem)
+    return tuple(conditions)
+
+
+def _parse_actions(spec: LineDict, problems: Problems, environ: Mapping[str, str]) -> tuple[RouteAction, ...]:
+    actions_spec = spec.get("actions")
+    if not isinstance(actions_spec, LineList) or not actions_spec:
+        problems.add(spec.line_of("actions"), "`actions` is required: a list such as [log: {}]")
+        return ()
+    actions = []
+    for position, item in enumerate(actions_spec):
+        line = actions_spec.line_of(position)
+        if isinstance(item, str):
+            item = LineDict({item: {}})
+        if not isinstance(item, Mapping) or len(item) != 1:
+            problems.add(line, "each action is a mapping with exactly one kind, e.g. `- webhook: {url: ...}`")
+            continue
+        ((kind, options),) = item.items()
+        options = dict(options or {}) if isinstance(options, Mapping) or options is None else options
+        if kind not in ACTION_KINDS:
+            problems.add(line, f"unknown action kind {kind!r} (known: {', '.join(ACTION_KINDS)})")
+            continue
+        if not isinstance(options, dict):
+            problems.add(line, f"{kind}: options must be a mapping")
+            continue
+        options = _substitute_settings(options, environ, problems, line, f"actions[{position}].{kind}")
+        timeout = _pop_duration(options, "timeout", problems, line, kind)
+        retry = _parse_retry(options.pop("retry", None), problems, line, kind)
+        action = ACTION_KINDS[kind](options, problems, line)
+        actions.append(RouteAction(position, kind, action, line, timeout, retry))
+    return tuple(actions)
+
+
+def _substitute_settings(value: Any, environ: Mapping[str, str], problems: Problems, line: int, where: str) -> Any:
+    """`${NAME}` -> the app setting NAME, everywhere in an action's options."""
+    if isinstance(value, str):
+
+        def setting(match: re.Match[str]) -> str:
+            name = match[1]
+            if name not in environ:
+                problems.add(line, f"{where} uses ${{{name}}} but the app setting {name} is not set")
+                return ""
+            return environ[name]
+
+        return SETTING_REFERENCE.sub(setting, value)
+    if isinstance(value, Mapping):
+        return {
+            key: _substitute_settings(item, environ, problems, line, f"{where}.{key}") for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_substitute_settings(item, environ, problems, line, where) for item in value]
+    return value
+
+
+def _pop_duration(options: dict[str, Any], key: str, problems: Problems, line: int, kind: str) -> float | None:
+    if key not in options:
+        return None
+    try:
+        return parse_duration(options.pop(key))
+    except ValueError as error:
+        problems.add(line, f"{kind}: {key}: {error}")
+        return None
+
+
+def _parse_retry(spec: Any, problems: Problems, line: int, kind: str) -> RetryPolicy:
+    if spec is None:
+        return RetryPolicy()
+    if not isinstance(spec, Mapping):
+        problems.add(line, f"{kind}: retry must be a mapping like {{attempts: 3, backoff: 2s, max_backoff: 30s}}")
+        return RetryPolicy()
+    unknown = set(spec) - {"attempts", "backoff", "max_backoff"}
+    if unknown:
+        problems.add(line, f"{kind}: retry: unknown option(s) {', '.join(sorted(map(str, unknown)))}")
+    attempts = spec.get("attempts", RetryPolicy.attempts)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
+        problems.add(line, f"{kind}: retry.attempts must be a whole number from 1 to 10, got {attempts!r}")
+        attempts = RetryPolicy.attempts
+    durations = {}
+    for key in ("backoff", "max_backoff"):
+        try:
+            durations[key] = parse_duration(spec.get(key, getattr(RetryPolicy, key)))
+        except ValueError as error:
+            problems.add(line, f"{kind}: retry.{key}: {error}")
+            durations[key] = getattr(RetryPolicy, key)
+    return RetryPolicy(attempts, durations["backoff"], durations["max_backoff"])
+
+
+# ---- the worker's compiled routes ---------------------------------------------------------------------
+
+_cache: dict[str, tuple[int, RouteTable]] = {}
+_cache_lock = threading.Lock()
+
+
+def routes_for(path: Path, environ: Mapping[str, str]) -> RouteTable:
+    """Routes compiled once per worker and reloaded when the file changes."""
+    key = str(path)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as error:
+        raise RoutesError([f"{path}: cannot read routes file: {error.strerror}"]) from None
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached and cached[0] == mtime:
+            return cached[1]
+    table = load_routes(path, environ)
+    with _cache_lock:
+        _cache[key] = (mtime, table)
+    return table

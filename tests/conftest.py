@@ -1,0 +1,103 @@
+"""Shared fixtures: a real Azurite for the ledger, real local HTTP receivers, and the app's own
+function index (`app.get_functions()`), so tests drive the functions as the host would."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts import azurite as azurite_tool
+from scripts.replay import binding_for, indexed_functions
+from shared import engine
+from shared.settings import current_settings
+from tests.support.receiver import Receiver
+
+EVENTS = Path(__file__).parent / "events"
+
+
+def load_event(relative: str) -> dict[str, Any]:
+    """The first event of a sample file in tests/events/."""
+    decoded = json.loads((EVENTS / relative).read_text())
+    return decoded[0] if isinstance(decoded, list) else decoded
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    """A connection string: the Azurite `.ci/run` started (AZURITE_CONNECTION_STRING), or our own."""
+    if os.environ.get("AZURITE_CONNECTION_STRING"):
+        yield os.environ["AZURITE_CONNECTION_STRING"]
+        return
+    running = azurite_tool.start()
+    try:
+        yield running.connection_string
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def app_env(azurite: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Point the app at Azurite with tables of its own and at a routes file the test writes.
+
+    Returns `write_routes(yaml_text, **settings)`, which also rebuilds the worker's engine."""
+    suffix = uuid.uuid4().hex[:10]
+    monkeypatch.setenv("AzureWebJobsStorage", azurite)
+    monkeypatch.setenv("LEDGER_TABLE", f"ledger{suffix}")
+    monkeypatch.setenv("REJECTED_TABLE", f"rejected{suffix}")
+    monkeypatch.setenv("INVOCATION_BUDGET_SECONDS", "10")
+
+    def write_routes(text: str, **settings: str) -> Path:
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        path = tmp_path / f"routes-{uuid.uuid4().hex[:6]}.yaml"
+        path.write_text(text)
+        monkeypatch.setenv("ROUTES_FILE", str(path))
+        current_settings.cache_clear()
+        engine.use_engine(None)
+        return path
+
+    yield write_routes
+    current_settings.cache_clear()
+    engine.use_engine(None)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def functions() -> dict[str, Callable[[Any], None]]:
+    return indexed_functions()
+
+
+@dataclass
+class Delivery:
+    reports: list[engine.ActionReport]
+    error: engine.DeliveryFailed | None  # raised by the function: Event Grid would redeliver
+
+    def statuses(self) -> list[str]:
+        return [report.status for report in self.reports]
+
+
+@pytest.fixture
+def deliver(functions: dict[str, Callable[[Any], None]]) -> Callable[[str, dict[str, Any]], Delivery]:
+    """Deliver one JSON event to a function as the host would, and collect what it reported."""
+
+    def run(function: str, event: dict[str, Any]) -> Delivery:
+        with engine.observe() as reports:
+            try:
+                functions[function](binding_for(event))
+            except engine.DeliveryFailed as error:
+                return Delivery(reports, error)
+        return Delivery(reports, None)
+
+    return run
