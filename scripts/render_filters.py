@@ -11,10 +11,11 @@ enabled route that could take events of that function:
 * ``advancedFilters``: Event Grid ANDs the filters of one subscription, so a route condition
   can only be pushed down when every relevant route has one on the same key with an operator
   of the same kind; the values are then OR-ed (union, or intersection for ``not_in``).
-  Only conditions on ``subject`` are pushed. ``data.*`` keys are never pushed: Event Grid does
-  not document whether advanced-filter keys are case-sensitive, and real payloads mix
-  camelCase (run events) and PascalCase (model and drift events), while the app looks keys up
-  case-insensitively.
+  Only string conditions on ``subject`` are pushed, and only with ASCII, non-numeric operands
+  (the app compares numeric-looking strings as numbers, and casefolds Unicode; Event Grid
+  does neither). ``data.*`` keys are never pushed: Event Grid does not document whether
+  advanced-filter keys are case-sensitive, and real payloads mix camelCase (run events) and
+  PascalCase (model and drift events), while the app looks keys up case-insensitively.
 * Event Grid limits (25 filters, 25 values in total, 512 characters a value): filters are
   dropped, never trimmed, until the rest fits. Dropping a filter only lets more through.
 
@@ -51,7 +52,8 @@ _ANY_OF_OPERATORS = {
 }
 _NOT_IN_OPERATOR = "StringNotIn"
 
-# Route paths that can be pushed down, and the Event Grid key each one becomes.
+# Route paths (their root is case-insensitive in the app) that can be pushed down, and the Event
+# Grid key each one becomes.
 _PUSHABLE_KEYS = {"subject": "subject"}
 
 
@@ -88,7 +90,7 @@ def subscription_name(function_app_name: str, function_name: str) -> str:
 
 def _as_pushable(condition: ConditionLike) -> _Pushable | None:
     """The Event Grid filter equivalent to one route condition, or None if there is none."""
-    key = _PUSHABLE_KEYS.get(condition.path)
+    key = _PUSHABLE_KEYS.get(condition.path.lower())
     if key is None:
         return None
     value = condition.value
@@ -98,11 +100,22 @@ def _as_pushable(condition: ConditionLike) -> _Pushable | None:
         values = list(value)
     else:
         return None  # matches / numeric / exists, or an operand of the wrong shape
-    if not values or not all(isinstance(v, str) and v for v in values):
+    if not values or not all(_is_exact_string_operand(v) for v in values):
         return None
     if condition.op == "not_in":
         return _Pushable(key, _NOT_IN_OPERATOR, tuple(values))
     return _Pushable(key, _ANY_OF_OPERATORS[condition.op], tuple(values))
+
+
+def _is_exact_string_operand(value: object) -> bool:
+    """True when Event Grid's case-insensitive string match agrees with the app's on this operand."""
+    if not isinstance(value, str) or not value or not value.isascii():
+        return False
+    try:
+        float(value.strip())  # the app would compare it as a number ("5" equals "5.0")
+    except ValueError:
+        return True
+    return False
 
 
 def _dedupe_casefold(values: Iterable[str]) -> list[str]:
@@ -180,11 +193,20 @@ def unrouted_event_types(routes: Sequence[RouteLike], function_event_types: Mapp
     return sorted({t for r in routes if r.enabled for t in r.event_types if t.casefold() not in known})
 
 
-def _load_routes(routes_file: Path) -> Sequence[RouteLike]:
+def _load_routes(routes_file: Path) -> Sequence[RouteLike] | None:
+    """The routes as the app parses them, or None (with the problems on stderr) if they do not load."""
     sys.path.insert(0, str(REPO_ROOT))
-    from shared.routes import load_routes  # the app's own loader: same parsing, same env expansion
+    from shared.routes import RoutesError, load_routes  # the app's own loader: same parsing
 
-    return load_routes(routes_file, environ=os.environ).routes
+    try:
+        return load_routes(routes_file, environ=os.environ).routes
+    except RoutesError as error:
+        # Often only `${SETTING}` references that this shell does not have; the filters do not
+        # depend on actions, but without the routes nothing can be filtered exactly.
+        print(f"render_filters: {routes_file} does not load here; not filtering:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,13 +222,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     function_event_types = load_function_event_types(args.functions)
-    if args.routes.is_file():
-        routes = _load_routes(args.routes)
+    routes = _load_routes(args.routes) if args.routes.is_file() else None
+    if routes is not None:
         for event_type in unrouted_event_types(routes, function_event_types):
             print(f"render_filters: no function receives {event_type!r} (named by a route)", file=sys.stderr)
         rendered = render(routes, function_event_types)
     else:
-        print(f"render_filters: {args.routes} not found; subscribing every function to all its types", file=sys.stderr)
+        print(f"render_filters: no usable {args.routes}; every function keeps all its event types", file=sys.stderr)
         rendered = {name: {"subscribe": True} for name in function_event_types}
 
     if args.unsubscribed_names:
