@@ -16,6 +16,7 @@ param slackWebhookUrl string = ''
 @secure()
 param webhookSigningSecret string = ''
 
+// justify: Microsoft.KeyVault is not in azure-facts §6.1; 2023-07-01 is the current GA version of vaults and vaults/secrets.
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   //checkov:skip=CKV_AZURE_109: Flex Consumption cannot resolve Key Vault references through a network-restricted vault (azure-facts §3.7); access is RBAC-only
   //checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109
@@ -42,7 +43,7 @@ var secretSpecs = [
   { setting: 'WEBHOOK_SIGNING_SECRET', secretName: 'webhook-signing-secret', value: webhookSigningSecret }
 ]
 
-// justify: Microsoft.KeyVault is not in azure-facts §6.1; 2023-07-01 is the current GA version of vaults and vaults/secrets.
+// justify: same API version as the vault above.
 resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [for spec in secretSpecs: if (!empty(spec.value)) {
   //checkov:skip=CKV_AZURE_41: webhook URLs and the signing secret have no natural expiry; rotation is documented in docs/deploy.md
   parent: vault

@@ -171,9 +171,7 @@ def _well_formed(condition: Condition) -> bool:
 
 def app_takes(routes: list[FakeRoute], event_type: str, subject: str, status: str) -> bool:
     view = {"eventType": event_type, "subject": subject, "data": {"runStatus": status}}
-    return any(
-        r.enabled and event_type in r.event_types and all(c.holds(view) for c in r.conditions) for r in routes
-    )
+    return any(r.enabled and event_type in r.event_types and all(c.holds(view) for c in r.conditions) for r in routes)
 
 
 def event_grid_delivers(entry: dict[str, Any], function_types: list[str], event_type: str, subject: str) -> bool:
