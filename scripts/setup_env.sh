@@ -21,6 +21,16 @@ if [[ ! -f "$stamp" ]]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
   touch "$stamp"
 fi
+if [[ "$requirements" == requirements-dev.txt ]]; then
+  # checkov (the Bicep static analyser used by tests/infra) pins many packages: it gets a venv of its own.
+  tools_stamp=".venv-tools/.installed-$(sha256sum tests/infra/requirements-checkov.txt | cut -c1-16)"
+  if [[ ! -f "$tools_stamp" ]]; then
+    echo "Installing checkov into .venv-tools ..."
+    [[ -x .venv-tools/bin/python ]] || "$PYTHON" -m venv .venv-tools
+    .venv-tools/bin/python -m pip install --quiet --disable-pip-version-check -r tests/infra/requirements-checkov.txt
+    touch "$tools_stamp"
+  fi
+fi
 if [[ ! -x node_modules/.bin/azurite ]]; then
   echo "Installing Azurite (npm) ..."
   npm ci --no-audit --no-fund --loglevel=error

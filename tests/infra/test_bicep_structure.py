@@ -1,0 +1,369 @@
+"""Structural checks on the parsed templates: what the issue requires of the infrastructure, each
+written so it fails when the property it names is broken."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.render_filters import subscription_name
+from tests.infra.bicep_support import (
+    BICEP_FILES,
+    INFRA,
+    REPO_ROOT,
+    RESOURCE_DECLARATION,
+    accessor,
+    config,
+    parsed,
+    relative,
+    resources_of_type,
+)
+
+FUNCTIONS_JSON = REPO_ROOT / "shared" / "functions.json"
+FUNCTION_EVENT_TYPES = {k: v for k, v in json.loads(FUNCTIONS_JSON.read_text()).items() if not k.startswith("_")}
+SUBSCRIPTIONS = INFRA / "subscriptions.bicep"
+FUNCTION_APP = INFRA / "app" / "function-app.bicep"
+
+# azure-facts.md §6.1: resource type -> API versions listed there.
+DOCUMENTED_API_VERSIONS = {
+    "Microsoft.EventGrid/systemTopics": {"2025-02-15", "2022-06-15"},
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions": {"2025-02-15"},
+    "Microsoft.Web/sites": {"2024-11-01", "2025-03-01"},
+    "Microsoft.Web/serverfarms": {"2024-11-01", "2025-03-01"},
+    "Microsoft.Storage/storageAccounts": {"2025-01-01", "2025-06-01"},
+    "Microsoft.Insights/components": {"2020-02-02"},
+    "Microsoft.OperationalInsights/workspaces": {"2023-09-01", "2025-02-01"},
+    "Microsoft.ManagedIdentity/userAssignedIdentities": {"2024-11-30", "2023-01-31"},
+    "Microsoft.Authorization/roleAssignments": {"2022-04-01"},
+    "Microsoft.Communication/communicationServices": {"2023-04-01", "2025-05-01", "2025-09-01"},
+    "Microsoft.Communication/emailServices": {"2023-04-01", "2025-05-01", "2025-09-01"},
+    "Microsoft.Communication/emailServices/domains": {"2023-04-01", "2025-05-01", "2025-09-01"},
+    "Microsoft.MachineLearningServices/workspaces": {"2025-09-01"},
+}
+# §6.1 lists storage "(+ /blobServices/containers)": the storage child types share its versions.
+for child in ("blobServices", "blobServices/containers", "tableServices", "tableServices/tables"):
+    DOCUMENTED_API_VERSIONS[f"Microsoft.Storage/storageAccounts/{child}"] = {"2025-01-01", "2025-06-01"}
+
+# azure-facts.md §6.4 (and Key Vault Secrets User, the built-in role the issue names for Key Vault).
+KNOWN_ROLE_IDS = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+    "f6c7c914-8db3-469d-8ca1-694a8f32e121": "AzureML Data Scientist",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+}
+APP_PRINCIPAL, TOPIC_PRINCIPAL = "appIdentityPrincipalId", "topicIdentityPrincipalId"
+
+# azure-facts.md §3.7: deprecated on Flex Consumption.
+DEPRECATED_FLEX_SETTINGS = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "WEBSITE_CONTENTSHARE",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
+    "WEBSITE_TIME_ZONE",
+    "TZ",
+}
+
+
+def event_grid_functions_in_function_app() -> dict[str, int]:
+    """Function name -> how often function_app.py declares it with an Event Grid trigger (parsed, not imported)."""
+    tree = ast.parse((REPO_ROOT / "function_app.py").read_text())
+    counts: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        decorators = [d for d in node.decorator_list if isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)]
+        if not any(d.func.attr == "event_grid_trigger" for d in decorators):
+            continue
+        name = node.name
+        for d in decorators:
+            if d.func.attr == "function_name":
+                name = d.args[0].value if d.args else d.keywords[0].value.value
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+# ---- event subscriptions --------------------------------------------------------------------------
+
+
+def subscription_resource() -> dict[str, Any]:
+    found = resources_of_type("Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    assert [(relative(path), name) for path, name, _ in found] == [
+        ("infra/subscriptions.bicep", "functionSubscriptions")
+    ], "event subscriptions belong in subscriptions.bicep only (created after the code is deployed)"
+    return found[0][2]
+
+
+def test_function_app_and_catalog_declare_the_same_event_grid_functions() -> None:
+    assert event_grid_functions_in_function_app() == dict.fromkeys(FUNCTION_EVENT_TYPES, 1)
+
+
+def test_subscriptions_loop_once_over_the_shared_catalog() -> None:
+    template = parsed(SUBSCRIPTIONS)
+    source = template["variables"]["functionEventTypes"]["value"]
+    assert source["function"]["type"] == "load_json_content"
+    catalog_path = (SUBSCRIPTIONS.parent / source["function"]["parameters"]["file_path"]).resolve()
+    assert catalog_path == FUNCTIONS_JSON.resolve()
+
+    resource = subscription_resource()
+    loop = resource["config"]["loop_type"]
+    assert loop == {"type": "object", "detail": {"item_name": "fn", "object_name": "functionEventTypes"}}
+    # comment keys ("_comment") are skipped
+    condition = json.dumps(resource["config"]["condition"])
+    assert '"starts_with"' in condition and '"string_to_find": "_"' in condition
+
+
+def test_each_function_gets_its_own_subscription_to_its_own_endpoint() -> None:
+    body = config(subscription_resource())
+    destination = body["properties"]["destination"]
+    assert destination["endpointType"] == "AzureFunction"
+    assert destination["properties"]["resourceId"] == "${functionAppId}/functions/${fn.key}"
+    assert destination["properties"]["maxEventsPerBatch"] == 1
+    name = body["name"]["function"]
+    assert name["type"] == "take" and name["parameters"]["number_to_take"] == 64
+    assert name["parameters"]["original_value"] == "${functionAppName}-${replace(fn.key, '_', '-')}"
+    # the postdeploy scripts remove stale subscriptions by the same rule
+    assert subscription_name("func-x", "run_events") == "func-x-run-events"
+
+
+def test_included_event_types_are_the_functions_own() -> None:
+    included = config(subscription_resource())["properties"]["filter"]["includedEventTypes"]["function"]
+    assert included["type"] == "intersection"
+    function_types = {"function": {"type": "array", "parameters": {"convert_to_array": _fn_value()}}}
+    assert included["parameters"]["arg_2"] == function_types, "never wider than the catalog's types"
+    default = included["parameters"]["arg_1"]["operator"]["operands"]["operand_2"]["operator"]["operands"]
+    assert default == {"operand_1": "includedEventTypes", "operand_2": function_types}, "default: all its types"
+
+
+def _fn_value() -> dict[str, Any]:
+    return {"operator": {"type": "property_accessor", "operands": {"operand_1": "fn", "operand_2": "value"}}}
+
+
+def test_every_subscription_has_retry_policy_and_dead_lettering() -> None:
+    template = parsed(SUBSCRIPTIONS)
+    properties = config(subscription_resource())["properties"]
+    assert properties["retryPolicy"] == {
+        "maxDeliveryAttempts": "maxDeliveryAttempts",
+        "eventTimeToLiveInMinutes": "eventTimeToLiveInMinutes",
+    }
+    for parameter, low, high in (("maxDeliveryAttempts", 1, 30), ("eventTimeToLiveInMinutes", 1, 1440)):
+        decorators = {d["type"]: d["argument"] for d in template["parameters"][parameter]["decorators"]}
+        assert (int(decorators["min_value"]), int(decorators["max_value"])) == (low, high)
+
+    dead_letter = properties["deadLetterWithResourceIdentity"]
+    assert dead_letter["identity"] == {"type": "SystemAssigned"}
+    destination = dead_letter["deadLetterDestination"]
+    assert destination["endpointType"] == "StorageBlob"
+    assert destination["properties"]["blobContainerName"] == "deadLetterContainerName"
+    assert template["parameters"]["deadLetterContainerName"]["default"] == "deadletter"
+
+
+def test_topic_identity_may_write_to_the_dead_letter_container() -> None:
+    template = parsed(INFRA / "app" / "deadletter-rbac.bicep")
+    assignment = config(template["resources"]["topicWritesDeadLetters"])
+    assert "deadLetterContainer" in json.dumps(assignment["scope"]), "scoped to the container, not the account"
+    assert assignment["properties"]["principalId"] == TOPIC_PRINCIPAL
+    role = assignment["properties"]["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
+    assert template["variables"][role]["value"] == "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+    topic = config(parsed(INFRA / "app" / "system-topic.bicep")["resources"]["topic"])
+    assert topic["identity"] == {"type": "SystemAssigned"}
+
+
+# ---- storage and identity-based app settings ------------------------------------------------------
+
+
+def test_storage_forbids_keys_and_public_blobs_and_requires_tls12() -> None:
+    (path, _, storage), *others = resources_of_type("Microsoft.Storage/storageAccounts")
+    created = [r for _, _, r in [(path, _, storage), *others] if not r["existing"]]
+    assert len(created) == 1
+    properties = config(created[0])["properties"]
+    assert properties["allowSharedKeyAccess"] is False
+    assert properties["allowBlobPublicAccess"] is False
+    assert properties["minimumTlsVersion"] == "TLS1_2"
+
+
+def app_settings() -> dict[str, Any]:
+    return parsed(FUNCTION_APP)["variables"]["appSettings"]["value"]
+
+
+def test_app_uses_its_managed_identity_for_storage() -> None:
+    settings = app_settings()
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
+    for service in ("blob", "queue", "table"):
+        assert settings[f"AzureWebJobsStorage__{service}ServiceUri"] == f"storage{service.title()}Endpoint"
+    assert "AzureWebJobsStorage" not in settings, "no connection string"
+    assert settings["AZURE_CLIENT_ID"] == "identityClientId"
+
+
+def test_app_sends_telemetry_with_entra_id() -> None:
+    settings = app_settings()
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+    insights = config(parsed(INFRA / "app" / "monitoring.bicep")["resources"]["applicationInsights"])
+    assert insights["properties"]["DisableLocalAuth"] is True
+
+
+def test_app_settings_the_app_reads_are_set_and_none_deprecated_on_flex() -> None:
+    settings = app_settings()
+    for name in ("ACS_ENDPOINT", "EMAIL_SENDER", "ROUTES_FILE", "INVOCATION_BUDGET_SECONDS", "DEAD_LETTER_CONTAINER"):
+        assert name in settings
+    assert not DEPRECATED_FLEX_SETTINGS & set(settings)
+    site = config(parsed(FUNCTION_APP)["resources"]["functionApp"])
+    loop_source = site["properties"]["siteConfig"]["appSettings"]["loop_type"]["detail"]["object_name"]
+    assert "'arg_1': 'appSettings', 'arg_2': 'keyVaultReferenceSettings'" in loop_source
+
+
+def test_app_runs_as_the_user_assigned_identity_everywhere() -> None:
+    site = config(parsed(FUNCTION_APP)["resources"]["functionApp"])
+    assert site["identity"]["type"] == "UserAssigned"
+    assert site["properties"]["keyVaultReferenceIdentity"] == "identityId"
+    deployment = site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]
+    assert deployment == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "identityId"}
+    assert site["properties"]["functionAppConfig"]["runtime"] == {"name": "python", "version": "pythonVersion"}
+    main_params = parsed(INFRA / "main.bicep")["modules"]["functionApp"]["config"]["params"]
+    assert accessor(main_params["identityClientId"]) == "identity.outputs.clientId"
+    assert accessor(main_params["identityId"]) == "identity.outputs.id"
+
+
+def test_plan_is_flex_consumption() -> None:
+    plan = config(parsed(FUNCTION_APP)["resources"]["plan"])
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+
+
+def test_key_vault_uses_rbac_and_outputs_no_secret_value() -> None:
+    path = INFRA / "app" / "keyvault.bicep"
+    vault = config(parsed(path)["resources"]["vault"])
+    assert vault["properties"]["enableRbacAuthorization"] is True
+    source = path.read_text()
+    secure = re.findall(r"@secure\(\)\s*param\s+(\w+)", source)
+    assert len(secure) == 4
+    outputs = source[source.index("\noutput ") :]
+    for name in secure:
+        for match in re.finditer(rf"\b{name}\b", outputs):
+            assert outputs[: match.start()].endswith("empty("), f"output uses the value of {name}"
+    for path in BICEP_FILES:
+        for output in parsed(path).get("outputs", {}):
+            assert not re.search(r"secret|webhook|password|key$", output, re.IGNORECASE) or output == "appSettings"
+
+
+# ---- role assignments -----------------------------------------------------------------------------
+
+
+def role_id(path: Path, expression: Any) -> str:
+    """The built-in role id a roleDefinitionId expression resolves to, or 'custom:<symbol>'."""
+    template = parsed(path)
+    if accessor(expression) and accessor(expression).endswith(".id"):
+        symbol = accessor(expression).removesuffix(".id")
+        assert template["resources"][symbol]["type"] == "Microsoft.Authorization/roleDefinitions"
+        return f"custom:{symbol}"
+    reference = expression["function"]["parameters"]["resource_name_1"]
+    name = accessor(reference)
+    if "." in name:
+        variable, key = name.split(".", 1)
+        return template["variables"][variable]["value"][key]
+    return template["variables"][name]["value"]
+
+
+ROLE_ASSIGNMENTS = resources_of_type("Microsoft.Authorization/roleAssignments")
+
+
+def test_role_assignments_are_found() -> None:
+    assert len(ROLE_ASSIGNMENTS) >= 8
+
+
+@pytest.mark.parametrize(("path", "name", "resource"), ROLE_ASSIGNMENTS, ids=[n for _, n, _ in ROLE_ASSIGNMENTS])
+def test_role_assignment_targets_app_or_topic_identity_with_a_known_role(
+    path: Path, name: str, resource: dict[str, Any]
+) -> None:
+    properties = config(resource)["properties"]
+    assert properties["principalId"] in (APP_PRINCIPAL, TOPIC_PRINCIPAL)
+    assert properties["principalType"] == "ServicePrincipal"
+    role = role_id(path, properties["roleDefinitionId"])
+    if role.startswith("custom:"):
+        definition = config(parsed(path)["resources"][role.removeprefix("custom:")])["properties"]
+        assert "resource_group" in json.dumps(definition["assignableScopes"]), "assignable in one resource group"
+        actions = definition["permissions"][0]["actions"]
+        assert all(action.startswith("Microsoft.Communication/") for action in actions)
+    else:
+        assert role in KNOWN_ROLE_IDS, f"{relative(path)}:{name} uses unknown role {role}"
+    assert resource["config"].get("scope") or config(resource).get("scope"), "scoped to one resource"
+
+
+def test_principal_parameters_are_wired_only_to_the_two_identities() -> None:
+    allowed = {APP_PRINCIPAL: "identity.outputs.principalId", TOPIC_PRINCIPAL: "systemTopic.outputs.principalId"}
+    wired = 0
+    for module in parsed(INFRA / "main.bicep")["modules"].values():
+        for parameter, value in config(module)["params"].items():
+            if "principal" in parameter.lower():
+                assert parameter in allowed and accessor(value) == allowed[parameter]
+                wired += 1
+    assert wired >= 5
+
+
+# ---- API versions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=relative)
+def test_resource_api_versions_are_documented_or_justified(path: Path) -> None:
+    source = path.read_text()
+    for match in RESOURCE_DECLARATION.finditer(source):
+        _, resource_type, version = match.groups()
+        if version in DOCUMENTED_API_VERSIONS.get(resource_type, set()):
+            continue
+        preceding = source[: match.start()].rstrip("\n").splitlines()[-3:]
+        assert any("// justify:" in line for line in preceding), (
+            f"{relative(path)}: {resource_type}@{version} is not in azure-facts §6.1; add a `// justify:` comment"
+        )
+
+
+# ---- deployment wiring ----------------------------------------------------------------------------
+
+
+def test_main_outputs_what_postdeploy_needs() -> None:
+    outputs = set(parsed(INFRA / "main.bicep")["outputs"])
+    needed = {
+        "AZURE_RESOURCE_GROUP",
+        "AZURE_FUNCTION_APP_NAME",
+        "AZURE_FUNCTION_APP_ID",
+        "AZURE_STORAGE_ACCOUNT_ID",
+        "DEAD_LETTER_CONTAINER",
+        "SYSTEM_TOPIC_NAME",
+        "SYSTEM_TOPIC_RESOURCE_GROUP",
+        "SYSTEM_TOPIC_SUBSCRIPTION_ID",
+    }
+    assert needed <= outputs
+    for script in ("postdeploy.sh", "postdeploy.ps1"):
+        text = (REPO_ROOT / "scripts" / script).read_text()
+        for name in needed - {"AZURE_RESOURCE_GROUP"}:
+            assert name in text, f"{script} does not use {name}"
+        assert "subscriptions.bicep" in text and "render_filters.py" in text
+
+
+def test_main_parameters_cover_every_required_parameter() -> None:
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    for name, parameter in parsed(INFRA / "main.bicep")["parameters"].items():
+        if parameter.get("default") is None and not any(d["type"] == "secure" for d in parameter["decorators"]):
+            assert name in parameters, f"main.parameters.json does not map required parameter {name}"
+    assert set(parameters) <= set(parsed(INFRA / "main.bicep")["parameters"])
+
+
+def test_azure_yaml_deploys_the_tagged_service_and_runs_postdeploy() -> None:
+    import yaml
+
+    azure = yaml.safe_load((REPO_ROOT / "azure.yaml").read_text())
+    (service_name, service), *_ = azure["services"].items()
+    assert service["host"] == "function" and service["language"] == "python"
+    assert parsed(INFRA / "main.bicep")["variables"]["serviceName"]["value"] == service_name
+    hooks = azure["hooks"]["postdeploy"]
+    assert hooks["posix"]["run"] == "./scripts/postdeploy.sh"
+    assert hooks["windows"]["run"] == "./scripts/postdeploy.ps1"
