@@ -15,7 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support.azureml_fake import AzureMLFake
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "bench" / "worker.py"
@@ -112,6 +115,7 @@ class Lab:
     quick: bool = False
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="aml-bench-")))
     _azurite: Any = None
+    _azureml: AzureMLFake | None = None
     _receivers: dict[float, ReceiverProcess] = field(default_factory=dict)
 
     def count(self, full: int, quick: int) -> int:
@@ -127,6 +131,14 @@ class Lab:
 
             self._azurite = azurite.start()
         return self._azurite.connection_string
+
+    def azureml(self) -> AzureMLFake:
+        """The local Azure ML REST fake (tests/support/azureml_fake.py), served from this process."""
+        if self._azureml is None:
+            from tests.support.azureml_fake import AzureMLFake
+
+            self._azureml = AzureMLFake()
+        return self._azureml
 
     def receiver(self, delay: float = 0.0) -> ReceiverProcess:
         if delay not in self._receivers:
@@ -148,6 +160,8 @@ class Lab:
             receiver.close()
         if self._azurite is not None:
             self._azurite.stop()
+        if self._azureml is not None:
+            self._azureml.close()
 
 
 def app_engine(settings: dict[str, str], *, dry_run: bool = False) -> Any:

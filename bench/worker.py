@@ -6,7 +6,7 @@ The clock starts at this file's first line, so the figures exclude only the inte
   index [--baseline]                   import the app and index it (app.get_functions())
   first-event [--baseline] EVENT       ... then hand it one event, as the host would
   storm EVENTS --threads N             ... then deliver a list of events from N threads at once
-  memory [--pipeline]                  ... then the sample events; with --pipeline also load azure.ai.ml
+  memory [EVENTS --azureml URL CA]     ... then the sample events, then EVENTS with Azure ML at a fake
 """
 
 import time
@@ -19,6 +19,7 @@ import logging  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+from collections import Counter  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -88,13 +89,41 @@ def sample_payloads() -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
+def replay_counted(functions: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, int]:
+    """Replay each event as its own delivery; how many actions of each kind ended in each status."""
+    from scripts.replay import replay_payload
+    from shared.engine import observe
+
+    with observe() as reports:
+        for item in items:
+            replay_payload(json.dumps(item).encode(), functions, "sample")
+    return dict(Counter(f"{report.action} {report.status}" for report in reports if report.action))
+
+
+def use_fake_azureml(url: str, ca_file: str) -> None:
+    """Send this worker's Azure ML actions to the fake (tests/support/azureml_fake.py) at `url`."""
+    from handlers.azureml import use_connection
+    from tests.support.azureml_fake import connection_to
+
+    use_connection(connection_to(url, ca_file))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=("index", "first-event", "storm", "memory"))
-    parser.add_argument("events", nargs="?", help="a JSON file: one event (first-event) or a list (storm)")
+    parser.add_argument(
+        "events",
+        nargs="?",
+        help="a JSON file: one event (first-event), a list (storm), more after the samples (memory)",
+    )
     parser.add_argument("--baseline", action="store_true", help="the baseline app instead of function_app")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--pipeline", action="store_true", help="memory: also load azure.ai.ml, as a pipeline does")
+    parser.add_argument(
+        "--azureml",
+        nargs=2,
+        metavar=("URL", "CA"),
+        help="the Azure ML actions go to the fake at URL, whose certificate is in file CA",
+    )
     args = parser.parse_args()
     log_like_the_host()
 
@@ -108,15 +137,14 @@ def main() -> None:
         deliver(functions, events[0], baseline=False)  # the worker is warm when the storm hits
         result = storm(functions, events[1:], args.threads)
     elif args.scenario == "memory":
-        from scripts.replay import replay_payload
-
-        for item in sample_payloads():
-            if args.baseline:
+        if args.azureml:
+            use_fake_azureml(*args.azureml)
+        items = sample_payloads() + (json.loads(Path(args.events).read_text()) if args.events else [])
+        if args.baseline:
+            for item in items:
                 deliver(functions, item, baseline=True)
-            else:
-                replay_payload(json.dumps(item).encode(), functions, "sample")
-        if args.pipeline:
-            from azure.ai.ml import MLClient, load_job  # noqa: F401  what a pipeline action loads
+        else:
+            result["outcomes"] = replay_counted(functions, items)
     result["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(result))
 

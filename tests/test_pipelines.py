@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from handlers import azureml
-from handlers.azureml import EVENT_TAG, LEDGER_TAG, ROUTE_TAG, AzureMLConnection, job_name_for
+from handlers.azureml import EVENT_TAG, LEDGER_TAG, ROUTE_TAG, job_name_for
 from scripts import validate_routes
 from scripts.replay import binding_for
 from shared import engine
@@ -75,9 +75,7 @@ def aml(fake: AzureMLFake, app_env, monkeypatch: pytest.MonkeyPatch):
     fake.reset()
     # MLClient records the cloud it was built for in the process environment: restored after the test.
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", os.environ.get("AZUREML_CURRENT_CLOUD", "AzureCloud"))
-    azureml.use_connection(
-        AzureMLConnection(fake.credential(), "LocalAzureMLFake", fake.cloud_metadata(), fake.ca_file)
-    )
+    azureml.use_connection(fake.connection())
 
     def write_routes(text: str, **settings: str) -> Path:
         return app_env(text, GUARDRAIL_TABLE=f"guard{uuid.uuid4().hex[:10]}", **settings)

@@ -11,7 +11,7 @@ Microsoft.MachineLearningServices/workspaces/{ws}`):
 Jobs, endpoints and schedules are seeded by tests; every request is recorded for assertions.
 
 HTTPS with a self-signed certificate for 127.0.0.1 (the SDK refuses bearer tokens over http for
-pipeline jobs), and `credential()` returns JWTs with the `aud`/`tid` the SDK checks (it decodes
+pipeline jobs), and the credential of `connection()` returns JWTs with the `aud`/`tid` the SDK checks (it decodes
 them without verifying the signature). See local-testing.md §4.
 """
 
@@ -33,7 +33,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from handlers.azureml import AzureMLConnection
+
 TENANT = "72f988bf-0000-4000-8000-000000000000"
+CLOUD_NAME = "LocalAzureMLFake"
 _WORKSPACE = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
     r"/providers/Microsoft\.MachineLearningServices/workspaces/(?P<ws>[^/]+)(?P<rest>/.*)?$",
@@ -124,20 +127,9 @@ class AzureMLFake:
     def ca_file(self) -> str:
         return self._certificate[0]
 
-    def cloud_metadata(self) -> dict[str, str]:
-        """The `cloud_metadata=` MLClient needs to treat this server as a whole Azure cloud."""
-        base = self.base_url
-        return {
-            "azure_portal": base,
-            "resource_manager": base,
-            "active_directory": base,
-            "aml_resource_id": base,
-            "storage_endpoint": "core.windows.net",
-            "registry_discovery_endpoint": base,
-        }
-
-    def credential(self) -> FakeCredential:
-        return FakeCredential(self.base_url.rstrip("/"))
+    def connection(self) -> AzureMLConnection:
+        """Where the app's Azure ML actions go to reach this server (`azureml.use_connection`)."""
+        return connection_to(self.base_url, self.ca_file)
 
     def reset(self) -> None:
         with self._lock:
@@ -252,6 +244,20 @@ class AzureMLFake:
         self.jobs[name] = {"id": f"/jobs/{name}", "name": name,
                            "properties": {"jobType": "Pipeline", "status": "NotStarted", "tags": {}}}  # fmt: skip
         return 200, self.jobs[name]
+
+
+def connection_to(base_url: str, ca_file: str) -> AzureMLConnection:
+    """The connection to the fake at `base_url`: a cloud of its own (every endpoint is the fake), fake
+    tokens, its certificate trusted. Only the URL and CA file: a worker in another process can build it."""
+    cloud_metadata = {
+        "azure_portal": base_url,
+        "resource_manager": base_url,
+        "active_directory": base_url,
+        "aml_resource_id": base_url,
+        "storage_endpoint": "core.windows.net",
+        "registry_discovery_endpoint": base_url,
+    }
+    return AzureMLConnection(FakeCredential(base_url.rstrip("/")), CLOUD_NAME, cloud_metadata, ca_file)
 
 
 class FakeCredential:
