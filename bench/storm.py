@@ -48,7 +48,8 @@ def run(lab: Lab) -> list[Figure]:
         and ledger == {"done": expected_actions}
     )  # fmt: skip
     note = (
-        f"{received['keys']} of {children + 1} events posted once each, ledger {ledger}"
+        f"{received['keys']} of {children + 1} events posted once each, ledger {ledger}, "
+        f"{result['redelivered']} deliveries raised and were redelivered"
         if exact
         else f"LOSS OR REPEAT: receiver {received}, ledger {ledger}, errors {result['errors'][:3]}"
     )
