@@ -122,7 +122,9 @@ class DigestStore:
                 if etag is None:
                     self.table.create_entity(row)
                 else:
-                    self.table.update_entity(row, mode="replace", etag=etag, match_condition=MatchConditions.IfNotModified)
+                    self.table.update_entity(
+                        row, mode="replace", etag=etag, match_condition=MatchConditions.IfNotModified
+                    )
             except (ResourceExistsError, ResourceModifiedError):
                 continue
             return _utc(row.get("due")), int(row.get("pending", 0))
@@ -260,8 +262,8 @@ def _partition(route: str, values: tuple[tuple[str, str], ...]) -> str:
 
 
 def _new_group(partition: str, route: str, values: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-    return {"PartitionKey": partition, "RowKey": GROUP_ROW, "route": route, "group_values": json.dumps(values), "seq": 0, "pending": 0,
-            "flushing": ""}  # fmt: skip
+    return {"PartitionKey": partition, "RowKey": GROUP_ROW, "route": route, "group_values": json.dumps(values),
+            "seq": 0, "pending": 0, "flushing": ""}  # fmt: skip
 
 
 def _admit(row: dict[str, Any], spec: GroupSpec, added: bool) -> None:

@@ -25,6 +25,7 @@ from shared.templates import TemplateProblem, render, template_context
 
 logger = logging.getLogger("aml_events")
 
+
 @dataclass(frozen=True)
 class Hold:
     """The route does not act on the event now: each action is recorded with this status and detail."""

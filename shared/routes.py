@@ -62,7 +62,7 @@ class Route:
     enabled: bool = True
     description: str = ""
     line: int = 0
-    noise: NoiseControl = NoiseControl()
+    noise: NoiseControl = field(default_factory=NoiseControl)
 
     def matches(self, event: AmlEvent, view: Mapping[str, Any] | None = None) -> bool:
         if not self.enabled or event.event_type not in self.event_types:
