@@ -4,7 +4,6 @@
     repeat_interval: 1h                                      # at most once per key per interval
     key: "{{ event.data.ExperimentName }}"                   # what repeat_interval counts (default: subject)
     mute: [{days: [sat, sun]}]                               # recurring quiet times (shared/mutes.py)
-    enrich: true                                             # fetch run/model details (shared/enrichment.py)
 
 Ad-hoc silences (scripts/silence.py) need no route option; shared/gate.py applies all of them.
 """
@@ -23,7 +22,7 @@ from shared.problems import Problems
 from shared.templates import TemplateProblem, compile_checked
 from shared.yamlsource import LineDict
 
-NOISE_KEYS = ("group", "repeat_interval", "key", "mute", "enrich")
+NOISE_KEYS = ("group", "repeat_interval", "key", "mute")
 GROUP_KEYS = ("by", "wait", "max")
 # Members of one digest are claimed in one entity-group transaction: at most 100 operations.
 MAX_GROUP_SIZE = 100
@@ -43,14 +42,9 @@ class NoiseControl:
     repeat_interval: float | None = None
     repeat_key: jinja2.Template | None = None  # None: the event's subject
     mutes: tuple[MuteWindow, ...] = ()
-    enrich: bool = False
 
 
 def parse_noise(spec: LineDict, problems: Problems, event_types: tuple[str, ...]) -> NoiseControl:
-    enrich = spec.get("enrich", False)
-    if not isinstance(enrich, bool):
-        problems.add(spec.line_of("enrich"), f"`enrich` must be true or false, got {enrich!r}")
-        enrich = False
     mutes: tuple[MuteWindow, ...] = ()
     if spec.get("mute") is not None:
         mutes, found = parse_mutes(spec["mute"])
@@ -61,7 +55,6 @@ def parse_noise(spec: LineDict, problems: Problems, event_types: tuple[str, ...]
         repeat_interval=_parse_repeat(spec, problems),
         repeat_key=_parse_key(spec, problems, event_types),
         mutes=mutes,
-        enrich=enrich,
     )
 
 

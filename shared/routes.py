@@ -85,10 +85,6 @@ class RouteTable:
     def route(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)
 
-    def enriches(self, event_type: str) -> bool:
-        """Whether an enabled route with `enrich: true` takes this event type."""
-        return any(route.enabled and route.noise.enrich and event_type in route.event_types for route in self.routes)
-
     def summary(self) -> str:
         enabled = [route for route in self.routes if route.enabled]
         actions = sum(len(route.actions) for route in enabled)

@@ -29,7 +29,6 @@ class Settings:
     digest_table: str  # open groups and their members (route `group:`)
     silence_table: str  # ad-hoc silences (scripts/silence.py)
     silence_cache_seconds: float  # how long a worker reuses the silences it read
-    enrichment_seconds: float  # the most enrichment may take of an invocation's budget
     environ: Mapping[str, str]
 
     @classmethod
@@ -49,7 +48,6 @@ class Settings:
             digest_table=env.get("DIGEST_TABLE") or "digestgroups",
             silence_table=env.get("SILENCE_TABLE") or "silences",
             silence_cache_seconds=float(env.get("SILENCE_CACHE_SECONDS") or 15),
-            enrichment_seconds=float(env.get("ENRICHMENT_SECONDS") or 5),
             environ=env,
         )
 

@@ -175,7 +175,7 @@ routes:
 
 
 def test_a_silence_skips_and_records_until_it_is_removed(noise_env, receiver, deliver, capsys) -> None:
-    routes = noise_env(SILENCED_ROUTE, HOOK_URL=receiver.url)
+    noise_env(SILENCED_ROUTE, HOOK_URL=receiver.url)
     assert silence_cli.main(["add", "--route", "nope", "--for", "2h", "--reason", "x"]) == 2
     assert "no route 'nope'" in capsys.readouterr().err
     assert silence_cli.main(["add", "--route", "failed-runs", "--when", "data.ExperimentName=exp-42",
@@ -192,7 +192,6 @@ def test_a_silence_skips_and_records_until_it_is_removed(noise_env, receiver, de
     assert silence_cli.main(["remove", silence_id]) == 0
     assert deliver("run_events", failed_run("exp-42", 2)).statuses() == ["done"]
     assert len(receiver.requests) == 2
-    assert routes.exists()
 
 
 def test_silence_arguments_are_checked(noise_env) -> None:
@@ -255,6 +254,12 @@ def test_mute_windows_follow_days_hours_midnight_and_time_zones() -> None:
     assert weekend.covers(at("2025-03-09T23:59:00+00:00")) and not weekend.covers(at("2025-03-10T00:00:00+00:00"))
 
 
+def test_a_key_without_repeat_interval_is_reported() -> None:
+    text = "routes:\n  - name: r\n    events: [RunStatusChanged]\n    key: x\n    actions: [log]\n"
+    with pytest.raises(RoutesError, match=r"routes.yaml:4: route 'r': `key` only applies with a repeat_interval"):
+        parse_routes(text, "routes.yaml", {})
+
+
 def test_bad_noise_options_are_all_reported_with_their_lines() -> None:
     text = """routes:
   - name: r
@@ -262,7 +267,7 @@ def test_bad_noise_options_are_all_reported_with_their_lines() -> None:
     group: {by: [ExperimentName], wait: soon, max: 1000, every: 1}
     key: "{{ event.nope }}"
     mute: [{days: [someday], from: "25:00", timezone: Mars/Olympus}]
-    enrich: yes please
+    repeat_interval: often
     actions: [log]
 """
     with pytest.raises(RoutesError) as raised:
@@ -273,11 +278,10 @@ def test_bad_noise_options_are_all_reported_with_their_lines() -> None:
         "routes.yaml:4: route 'r': group.by: unknown path 'ExperimentName'",
         "routes.yaml:4: route 'r': group.wait: 'soon' is not a duration",
         "routes.yaml:4: route 'r': group.max must be a whole number from 2 to 100, got 1000",
-        "routes.yaml:5: route 'r': `key` only applies with a repeat_interval",
         "routes.yaml:5: route 'r': key: template refers to something the event does not have",
         "routes.yaml:6: route 'r': mute[0]: days: 'someday' is not a day",
         "routes.yaml:6: route 'r': mute[0]: from: '25:00' is not a time of day",
         "routes.yaml:6: route 'r': mute[0]: unknown timezone 'Mars/Olympus'",
-        "routes.yaml:7: route 'r': `enrich` must be true or false, got 'yes please'",
+        "routes.yaml:7: route 'r': repeat_interval: 'often' is not a duration",
     ):
         assert expected in problems
