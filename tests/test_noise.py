@@ -4,6 +4,7 @@ HTTP receiver: digests (route `group:`), silences (scripts/silence.py), repeat i
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -285,3 +286,22 @@ def test_bad_noise_options_are_all_reported_with_their_lines() -> None:
         "routes.yaml:7: route 'r': repeat_interval: 'often' is not a duration",
     ):
         assert expected in problems
+
+
+def test_teams_and_slack_list_every_member_of_a_digest_within_their_limits() -> None:
+    from handlers.notice import Notice
+    from handlers.slack import slack_message
+    from handlers.teams import adaptive_card
+    from shared.digest_event import DigestEvent
+    from shared.events import parse_event
+
+    members = [parse_event(failed_run("sweep-[x]", n)) for n in range(200)]
+    notice = Notice.of(DigestEvent.of("digest:r:1:0", "r", (("data.ExperimentName", "sweep-[x]"),), members))
+    assert notice.title == "200 RunStatusChanged events (Failed) for ExperimentName sweep-[x]"
+    card_text = json.dumps(adaptive_card(notice))
+    assert all(f"sweep\\\\-\\\\[x\\\\]\\\\_child\\\\_{n:03d}" in card_text for n in range(200))  # escaped Markdown
+    message = slack_message(notice)
+    assert len(message["blocks"]) <= 50
+    sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section" and "text" in b]
+    assert all(len(text) <= 3000 for text in sections)
+    assert all(any(f"sweep-[x]_child_{n:03d}" in text for text in sections) for n in range(200))
