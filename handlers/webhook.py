@@ -7,24 +7,16 @@ template producing the JSON body; default: the normalised event and the route na
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
-from typing import ClassVar
-
-import jinja2
+from typing import TYPE_CHECKING, ClassVar
 
 from handlers import http, signing
 from handlers.base import ActionContext, ActionOutcome
 from shared.problems import Problems
-from shared.templates import (
-    TemplateProblem,
-    check_template,
-    compile_template,
-    example_events,
-    render,
-    template_context,
-)
+
+if TYPE_CHECKING:
+    from handlers.json_body import JsonBodyTemplate
 
 # Headers the action sets itself; `headers:` may not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "idempotency-key"}) | signing.SIGNATURE_HEADERS
@@ -74,22 +66,16 @@ class WebhookAction(http.PostAction):
                 headers[name] = str(value)
         return headers
 
-    def _body_template(self, problems: Problems, line: int) -> jinja2.Template | None:
+    def _body_template(self, problems: Problems, line: int) -> JsonBodyTemplate | None:
         source = self.options.get("body")
         if source in (None, ""):
             return None
         if not isinstance(source, str):
             problems.add(line, "webhook: body must be a template string producing JSON (use |tojson for values)")
             return None
-        try:
-            template = compile_template(source)
-        except TemplateProblem as problem:
-            problems.add(line, f"webhook: body: {problem} ({problem.where} of the template)")
-            return None
-        if problem := check_template(template, self.event_types) or _json_problem(template, self.event_types):
-            problems.add(line, f"webhook: body: {problem}")
-            return None
-        return template
+        from handlers.json_body import JsonBodyTemplate  # Jinja2 loads only for routes that use `body:`
+
+        return JsonBodyTemplate.compile(source, self.event_types, problems, line)
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = self.body(ctx)
@@ -104,21 +90,4 @@ class WebhookAction(http.PostAction):
     def body(self, ctx: ActionContext) -> bytes:
         if self.body_template is None:
             return http.json_bytes({"route": ctx.route, "event": ctx.event.to_dict()})
-        return render(self.body_template, template_context(ctx.event, ctx.route)).encode("utf-8")
-
-
-def _json_problem(template: jinja2.Template, event_types: tuple[str, ...]) -> str | None:
-    """Whether the body renders to valid JSON for an example of each event type."""
-    for event_type in event_types:
-        example = example_events().get(event_type)
-        if example is None:
-            continue
-        rendered = render(template, template_context(example, route="example"))
-        try:
-            json.loads(rendered)
-        except ValueError as error:
-            return (
-                f"does not render to valid JSON for an example {example.short_type} event: {error} "
-                "(quote text values with |tojson)"
-            )
-    return None
+        return self.body_template.render(ctx.event, ctx.route)

@@ -154,7 +154,9 @@ class TableLedger:
             raise
         except Exception as error:  # a malformed connection string surfaces here
             raise LedgerUnavailable(f"cannot use the ledger storage: {error}") from error
-        self._created = False
+        # The tables exist after deployment (infra/ creates them); one that is missing (a fresh Azurite,
+        # a deleted table) is created when storage first answers 404, so a warm worker pays no round trip.
+        self._created = True
         self._create_lock = threading.Lock()
 
     # Every storage call goes through here, so an outage is one clear error, never half an action.
@@ -346,6 +348,8 @@ class TableLedger:
             entities = table.query_entities(query, parameters=parameters) if query else table.list_entities()
             yield from entities
         except self._azure_error as error:
+            if type(error).__name__ == "ResourceNotFoundError":
+                return  # the table does not exist yet: nothing has been recorded
             raise LedgerUnavailable(f"ledger storage unavailable while {what}: {error}") from error
 
 

@@ -44,6 +44,8 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId // DefaultAzureCredential picks the user-assigned identity
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The Python worker exports logs through OpenTelemetry, so each outcome's fields become customDimensions.
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
   ACS_ENDPOINT: acsEndpoint
   EMAIL_SENDER: emailSender
   ROUTES_FILE: routesFile

@@ -62,10 +62,20 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2025-01-0
   name: 'default'
 }
 
-// The app's idempotency ledger (one row per event id and action).
-resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-01' = {
-  parent: tableService
-  name: ledgerTableName
+// The app's idempotency ledger (one row per event id and action), the record of rejected
+// (poison) events and the pipeline guardrails' counters. The app also creates a missing one on use.
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-01' = [
+  for tableName in [ledgerTableName, 'rejectedevents', 'actionguardrails']: {
+    parent: tableService
+    name: tableName
+  }
+]
+
+// Full payloads of rejected events too large for a table row.
+resource rejectedContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = {
+  parent: blobService
+  name: 'rejected'
+  properties: { publicAccess: 'None' }
 }
 
 output id string = storage.id
