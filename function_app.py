@@ -1,5 +1,6 @@
 """The Azure Functions app: which function takes which Azure ML events. Nothing more lives here.
 
+`flush_digests` is a timer: it delivers the digests of routes with `group:` (shared/flush.py).
 The event types of each function are listed in shared/functions.json, which the Event Grid
 subscriptions in infra/ are generated from. The work happens in shared/engine.py, which
 shared/entry.py loads on the first event so that indexing the app stays cheap.
@@ -7,7 +8,10 @@ shared/entry.py loads on the first event so that indexing the app stays cheap.
 
 import azure.functions as func
 
-from shared.entry import dispatch
+from shared.entry import dispatch, flush_digests
+
+# NCRONTAB (seconds first): every minute, at second 0.
+DIGEST_FLUSH_SCHEDULE = "0 * * * * *"
 
 app = func.FunctionApp()
 
@@ -38,3 +42,10 @@ def model_deployed(event: func.EventGridEvent) -> None:
 def drift_detected(event: func.EventGridEvent) -> None:
     """DatasetDriftDetected."""
     dispatch("drift_detected", event)
+
+
+@app.function_name("flush_digests")
+@app.timer_trigger(arg_name="timer", schedule=DIGEST_FLUSH_SCHEDULE, run_on_startup=False)
+def flush_due_digests(timer: func.TimerRequest) -> None:
+    """Digests of grouped events: a group waits at most its `wait` plus this period."""
+    flush_digests()

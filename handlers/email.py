@@ -17,7 +17,8 @@ import jinja2
 from handlers import acs, outbox
 from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome
 from handlers.email_message import Mailbox, OutgoingEmail, Recipients, id_for
-from handlers.email_templates import DEFAULT_TEMPLATE, EmailTemplate
+from handlers.email_templates import DEFAULT_TEMPLATE, DIGEST_TEMPLATE, EmailTemplate
+from shared.digest_event import DigestEvent
 from shared.problems import Problems
 from shared.templates import TemplateProblem, check_template, compile_template
 
@@ -92,7 +93,10 @@ class EmailAction(Action):
         return ", ".join(mailbox.address for mailbox in self.recipients.to)
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
-        template = self.templates.get(ctx.event.event_type) or EmailTemplate(DEFAULT_TEMPLATE[ctx.event.event_type])
+        if isinstance(ctx.event, DigestEvent) and not self.options.get("template"):
+            template = EmailTemplate(DIGEST_TEMPLATE)
+        else:
+            template = self.templates.get(ctx.event.event_type) or EmailTemplate(DEFAULT_TEMPLATE[ctx.event.event_type])
         try:
             content = template.render(ctx.event, ctx.route, self.subject)
         except TemplateProblem as problem:  # checked at load; an unusual event can still miss a field

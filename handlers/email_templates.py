@@ -29,6 +29,7 @@ DEFAULT_TEMPLATE = {
     "Microsoft.MachineLearningServices.ModelDeployed": "model_deployed",
     "Microsoft.MachineLearningServices.DatasetDriftDetected": "drift_detected",
 }
+DIGEST_TEMPLATE = "digest"  # for digests of routes with `group:`, unless the route names a template
 _SHIPPED_NAME = re.compile(r"^[a-z_]+$")
 
 

@@ -134,8 +134,10 @@ class GuardrailStore:
         *,
         cooldown: tuple[str, float] | None,
         max_per_day: int | None,
+        wording: tuple[str, str, str] = ("cooldown", "started", "new start"),
     ) -> Reservation:
-        """Count one start for the ledger key `holder`, or raise ActionSkipped saying why not."""
+        """Count one start for the ledger key `holder`, or raise ActionSkipped saying why not.
+        `wording` names the limit in that reason (a route's repeat_interval counts notifications)."""
         from azure.core import MatchConditions
         from azure.data.tables import TableTransactionError, UpdateMode
 
@@ -149,10 +151,10 @@ class GuardrailStore:
                 row = f"cooldown|{table_key(key)}"
                 existing = self._get(partition, row)
                 if existing is not None and existing["holder"] != holder and existing["until"] > at:
+                    limit, done, next_one = wording
                     raise ActionSkipped(
-                        f"cooldown: {key!r} last started at {_stamp(existing['started'])} by event "
-                        f"{existing['event_id']}; "
-                        f"no new start until {_stamp(existing['until'])}"
+                        f"{limit}: {key!r} last {done} at {_stamp(existing['started'])} by event "
+                        f"{existing['event_id']}; no {next_one} until {_stamp(existing['until'])}"
                     )
                 entity = {"PartitionKey": partition, "RowKey": row, "key": key, "holder": holder, "event_id": event_id,
                           "started": at, "until": at + timedelta(seconds=seconds)}  # fmt: skip

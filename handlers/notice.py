@@ -18,6 +18,8 @@ _STATUS_BY_TYPE = {
 }
 _BAD = frozenset({"Failed", "Canceled", "NotResponding"})
 _GOOD = frozenset({"Completed", "Registered", "Deployed"})
+# Facts every member of a digest shares with the digest itself: left out of each member's line.
+_SAME_IN_A_DIGEST = frozenset({"Workspace", "Experiment", "Run", "Model", "Status"})
 # Where each event type keeps the tags its authors wrote.
 _TAG_FIELDS = ("run_tags", "model_tags", "service_tags")
 
@@ -31,6 +33,7 @@ class Notice:
     tags: dict[str, str]
     when: str  # the event time, "2025-03-04 11:40:00 UTC", or ""
     url: str  # the item in Azure ML studio
+    members: tuple[Notice, ...] = ()  # a digest's events, each with its own facts
 
     def rows(self) -> list[tuple[str, str]]:
         """The facts, then the tags on one line: what a card or message shows as a table."""
@@ -51,7 +54,17 @@ class Notice:
         facts = [(label, value) for label, value in event.facts() if value]
         if when:
             facts.append(("Time", when))
-        return cls(event.title, status, tone, tuple(facts), _tags(event), when, event.studio_url)
+        members = tuple(cls.of(member) for member in getattr(event, "members", ()))
+        tags = {} if members else _tags(event)  # a digest's own fields are its first member's
+        return cls(event.title, status, tone, tuple(facts), tags, when, event.studio_url, members)
+
+    def own_facts(self) -> list[tuple[str, str]]:
+        """The facts of a digest's member that its title and the digest do not already say."""
+        return [(label, value) for label, value in self.facts if label not in _SAME_IN_A_DIGEST]
+
+    def summary(self) -> str:
+        """One line for a digest's list of members."""
+        return " · ".join([self.title, *(value for _, value in self.own_facts())])
 
 
 def _tags(event: AmlEvent) -> dict[str, str]:

@@ -17,8 +17,9 @@ _EMOJI = {
     "warning": ":warning:",
     "neutral": ":information_source:",
 }
-# Block Kit limits: a header's text is at most 150 characters, a section at most 10 fields.
-_HEADER_MAX, _FIELDS_MAX = 150, 10
+# Block Kit limits: a header's text is at most 150 characters, a section at most 10 fields and 3,000
+# characters of text, a message at most 50 blocks.
+_HEADER_MAX, _FIELDS_MAX, _SECTION_TEXT_MAX, _MEMBER_BLOCKS_MAX = 150, 10, 3000, 40
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -38,6 +39,7 @@ def slack_message(notice: Notice) -> dict[str, object]:
                 "elements": [{"type": "mrkdwn", "text": f"{_EMOJI[notice.tone]} *{escape_mrkdwn(notice.status)}*"}],
             },
             {"type": "section", "fields": fields[:_FIELDS_MAX]},
+            *_member_sections(notice),
             {
                 "type": "actions",
                 "elements": [
@@ -51,6 +53,21 @@ def slack_message(notice: Notice) -> dict[str, object]:
             },
         ],
     }
+
+
+def _member_sections(notice: Notice) -> list[dict[str, object]]:
+    """A digest's members as mrkdwn lines, packed into sections within Slack's limits."""
+    sections: list[str] = []
+    for member in notice.members:
+        line = f"• {escape_mrkdwn(member.summary())}"[: _SECTION_TEXT_MAX - 1]
+        if sections and len(sections[-1]) + 1 + len(line) <= _SECTION_TEXT_MAX:
+            sections[-1] += "\n" + line
+        else:
+            sections.append(line)
+    if len(sections) > _MEMBER_BLOCKS_MAX:
+        shown = sum(text.count("\n") + 1 for text in sections[: _MEMBER_BLOCKS_MAX - 1])
+        sections = [*sections[: _MEMBER_BLOCKS_MAX - 1], f"… and {len(notice.members) - shown} more"]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in sections]
 
 
 class SlackAction(http.PostAction):

@@ -49,9 +49,18 @@ def adaptive_card(notice: Notice) -> dict[str, object]:
                 "spacing": "None",
             },
             {"type": "FactSet", "facts": facts},
+            *_member_blocks(notice),
         ],
         "actions": [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": notice.url}],
     }
+
+
+def _member_blocks(notice: Notice) -> list[dict[str, object]]:
+    """A digest's members, one line each (the card's text, not its facts, so every member fits)."""
+    if not notice.members:
+        return []
+    lines = [f"- {escape_markdown(member.summary())}" for member in notice.members]
+    return [{"type": "TextBlock", "text": "\n".join(lines), "wrap": True, "separator": True}]
 
 
 def workflows_message(card: dict[str, object]) -> dict[str, object]:

@@ -21,10 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.base import ActionContext, ActionFailed, ActionSkipped
+from shared.digest_event import DigestEvent
 from shared.events import AmlEvent, EventRejected, parse_event
+from shared.flush import FLUSH_FUNCTION, flush_due, flush_group
+from shared.gate import Gate, Hold
 from shared.ledger import (
     DONE,
     FAILED,
+    GROUPED,
     SKIPPED,
     AlreadyHandled,
     Ledger,
@@ -70,7 +74,7 @@ class ActionReport:
     @property
     def settled(self) -> bool:
         """Nothing is left to do for this line: done, skipped for good, rejected and recorded, or unrouted."""
-        return self.status in (DONE, REJECTED, UNROUTED) or (self.status == SKIPPED and not self.in_progress)
+        return self.status in (DONE, GROUPED, REJECTED, UNROUTED) or (self.status == SKIPPED and not self.in_progress)
 
     def dimensions(self) -> dict[str, Any]:
         """The custom dimensions of this outcome's log line (Application Insights `customDimensions`)."""
@@ -118,11 +122,13 @@ class Engine:
         ledger: Ledger | None,
         *,
         dry_run: bool = False,
+        gate: Gate | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
         self.ledger = ledger
         self.dry_run = dry_run
+        self.gate = gate  # silences, mutes, repeat intervals and groups; None: every route acts
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="action")
 
     def handle(self, function: str, raw: Any) -> list[ActionReport]:
@@ -141,10 +147,37 @@ class Engine:
             report = ActionReport(event.id, event.event_type, function, None, None, UNROUTED, "no route matches")
             _emit(report)
             return [report]
-        jobs = [(route, action) for route in matched for action in route.actions]
+        holds = {route.name: self._hold(event, route) for route in matched}
+        reports = self._run_all(event, function, [(route, holds[route.name]) for route in matched], deadline)
+        for route in matched:
+            admission = holds[route.name].admission if holds[route.name] else None
+            if admission is not None and admission.full:  # `group.max` reached: the digest goes now
+                flush_group(self, admission.partition, force=True)
+        return reports
+
+    def deliver_digest(self, digest: DigestEvent, route: Route) -> list[ActionReport]:
+        """The route's actions on a digest (the flush_digests timer, or a group that reached `max`);
+        each member's grouped records first learn which digest they went into."""
+        assert self.ledger is not None
+        for member in digest.members:
+            for action in route.actions:
+                self.ledger.annotate(member.id, route.name, action.position, f"grouped into {digest.id}",
+                                     {"digest": digest.id, "group": digest.route})  # fmt: skip
+        deadline = time.monotonic() + self.settings.invocation_budget_seconds
+        return self._run_all(digest, FLUSH_FUNCTION, [(route, None)], deadline)
+
+    def _hold(self, event: AmlEvent, route: Route) -> Hold | None:
+        if self.gate is None or self.dry_run or self.ledger is None:
+            return None
+        return self.gate.hold(event, route)
+
+    def _run_all(
+        self, event: AmlEvent, function: str, routes: list[tuple[Route, Hold | None]], deadline: float
+    ) -> list[ActionReport]:
+        jobs = [(route, action, hold) for route, hold in routes for action in route.actions]
         if len(jobs) == 1:
             return [self._run(event, function, *jobs[0], deadline)]
-        futures = [self._pool.submit(self._run, event, function, route, action, deadline) for route, action in jobs]
+        futures = [self._pool.submit(self._run, event, function, *job, deadline) for job in jobs]
         return [future.result() for future in futures]
 
     def reject(self, function: str, rejected: EventRejected, raw: Any) -> ActionReport:
@@ -156,7 +189,9 @@ class Engine:
         _emit(report)
         return report
 
-    def _run(self, event: AmlEvent, function: str, route: Route, action: RouteAction, deadline: float) -> ActionReport:
+    def _run(
+        self, event: AmlEvent, function: str, route: Route, action: RouteAction, hold: Hold | None, deadline: float
+    ) -> ActionReport:
         started = time.monotonic()
         report = ActionReport(
             event.id, event.event_type, function, route.name, action.kind, PLANNED, "",
@@ -181,7 +216,10 @@ class Engine:
             _emit(report)
             return report
         previous_attempts = claim.previous.attempts if claim.previous else 0
-        status, detail, attempts, extra = self._attempt(event, route, action, record.key, deadline)
+        if hold is not None:  # silenced, muted, repeated or grouped: recorded, not run
+            status, detail, attempts, extra = hold.status, hold.detail, 0, hold.record
+        else:
+            status, detail, attempts, extra = self._attempt(event, route, action, record.key, deadline)
         report.status, report.detail, report.attempts = status, detail, previous_attempts + attempts
         report.duration_ms = round((time.monotonic() - started) * 1000, 1)
         self.ledger.finish(claim, status, detail, report.attempts, extra)
@@ -255,8 +293,9 @@ def current_engine() -> Engine:
 
             settings = current_settings()
             _engine = Engine(
-                settings, lambda: routes_for(settings.routes_file, settings.environ), TableLedger(settings)
-            )
+                settings, lambda: routes_for(settings.routes_file, settings.environ), TableLedger(settings),
+                gate=Gate(settings),
+            )  # fmt: skip
         return _engine
 
 
@@ -285,3 +324,8 @@ def dispatch(function: str, raw: Any) -> None:
             problems.append(f"{len(busy)} in progress in another delivery")
         summary = "; ".join(f"{r.route}/{r.action}#{r.position}: {r.detail}" for r in failed + busy)
         raise DeliveryFailed(f"{', '.join(problems)}, Event Grid will redeliver: {summary}")
+
+
+def flush_digests() -> None:
+    """Entry point of the flush_digests timer: deliver every due digest."""
+    flush_due(current_engine())

@@ -15,3 +15,10 @@ def dispatch(function: str, event: Any) -> None:
     from shared import engine  # the one deferred import: everything the engine needs comes with it
 
     engine.dispatch(function, event)
+
+
+def flush_digests() -> None:
+    """The flush_digests timer: deliver the digests of groups that have waited long enough."""
+    from shared import engine
+
+    engine.flush_digests()

@@ -21,9 +21,10 @@ from typing import Any, Protocol
 
 from shared.settings import Settings
 
-# Statuses a record can have. `running` is a live claim; `done` and `skipped` are final.
-RUNNING, DONE, SKIPPED, FAILED = "running", "done", "skipped", "failed"
-FINAL_STATUSES = (DONE, SKIPPED)
+# Statuses a record can have. `running` is a live claim; `done`, `skipped` and `grouped` (held for a
+# digest, shared/digests.py) are final.
+RUNNING, DONE, SKIPPED, FAILED, GROUPED = "running", "done", "skipped", "failed", "grouped"
+FINAL_STATUSES = (DONE, SKIPPED, GROUPED)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 _MAX_TEXT = 16_000  # Table Storage allows 64 KiB per string property; keep well inside it
@@ -120,6 +121,8 @@ class Ledger(Protocol):
     def record_rejection(
         self, function: str, reason: str, raw: Any, event_id: str | None, event_type: str | None = None
     ) -> str: ...
+
+    def annotate(self, event_id: str, route: str, position: int, detail: str, extra: dict[str, Any]) -> None: ...
 
     def records(
         self,
@@ -242,6 +245,12 @@ class TableLedger:
         except ResourceModifiedError:
             # Our lease ran out and another worker took the claim over; its outcome wins.
             pass
+
+    def annotate(self, event_id: str, route: str, position: int, detail: str, extra: dict[str, Any]) -> None:
+        """Add to a settled record what happened later (a grouped event: the digest it went into)."""
+        entity = {"PartitionKey": table_key(event_id), "RowKey": table_key(f"{route}|{position:03d}"),
+                  "detail": detail[:_MAX_TEXT], "extra": json.dumps(extra, default=str)[:_MAX_TEXT]}  # fmt: skip
+        self._call("annotating a record", self.table.update_entity, _storable_entity(entity), mode="merge")
 
     def record_rejection(
         self, function: str, reason: str, raw: Any, event_id: str | None, event_type: str | None = None

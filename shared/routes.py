@@ -23,10 +23,11 @@ from shared.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
 from shared.conditions import Condition, event_view, parse_conditions
 from shared.durations import parse_duration
 from shared.events import AmlEvent
+from shared.noise import NOISE_KEYS, NoiseControl, parse_noise
 from shared.problems import Problems
 from shared.yamlsource import LineDict, LineList, load_yaml
 
-ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "actions")
+ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "actions", *NOISE_KEYS)
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 SETTING_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -61,6 +62,7 @@ class Route:
     enabled: bool = True
     description: str = ""
     line: int = 0
+    noise: NoiseControl = field(default_factory=NoiseControl)
 
     def matches(self, event: AmlEvent, view: Mapping[str, Any] | None = None) -> bool:
         if not self.enabled or event.event_type not in self.event_types:
@@ -79,6 +81,9 @@ class RouteTable:
     def matching(self, event: AmlEvent) -> list[Route]:
         view = event_view(event)
         return [route for route in self.routes if route.matches(event, view)]
+
+    def route(self, name: str) -> Route | None:
+        return next((route for route in self.routes if route.name == name), None)
 
     def summary(self) -> str:
         enabled = [route for route in self.routes if route.enabled]
@@ -167,6 +172,7 @@ def _parse_route(
         enabled=enabled is not False,
         description=str(spec.get("description") or ""),
         line=line,
+        noise=parse_noise(spec, problems, event_types),
     )
     problems.context = warnings.context = ""
     return route

@@ -26,6 +26,9 @@ class Settings:
     lease_seconds: float
     invocation_budget_seconds: float
     dead_letter_container: str
+    digest_table: str  # open groups and their members (route `group:`)
+    silence_table: str  # ad-hoc silences (scripts/silence.py)
+    silence_cache_seconds: float  # how long a worker reuses the silences it read
     environ: Mapping[str, str]
 
     @classmethod
@@ -42,6 +45,9 @@ class Settings:
             lease_seconds=float(env.get("LEDGER_LEASE_SECONDS") or 300),
             invocation_budget_seconds=float(env.get("INVOCATION_BUDGET_SECONDS") or 20),
             dead_letter_container=env.get("DEAD_LETTER_CONTAINER") or "deadletter",
+            digest_table=env.get("DIGEST_TABLE") or "digestgroups",
+            silence_table=env.get("SILENCE_TABLE") or "silences",
+            silence_cache_seconds=float(env.get("SILENCE_CACHE_SECONDS") or 15),
             environ=env,
         )
 

@@ -92,3 +92,25 @@ def blob_service(settings: Settings) -> BlobServiceClient:
     from azure.storage.blob import BlobServiceClient
 
     return _cached_client(settings, "blob", BlobServiceClient)
+
+
+_tables: dict[tuple[str, str], Any] = {}
+
+
+def existing_table(settings: Settings, name: str) -> Any:
+    """A TableClient for `name`, the table created on first use (once per worker and table)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    connection_string, uri = _service_uri(settings, "table")
+    key = (connection_string or uri or "", name)
+    with _lock:
+        client = _tables.get(key)
+    if client is None:
+        client = table_service(settings).get_table_client(name)
+        try:
+            client.create_table()
+        except ResourceExistsError:
+            pass
+        with _lock:
+            _tables[key] = client
+    return client

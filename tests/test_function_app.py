@@ -1,4 +1,5 @@
-"""The function app's index: the four functions the infrastructure and Core Tools refer to."""
+"""The function app's index: the four Event Grid functions the infrastructure and Core Tools refer to,
+and the timer that delivers digests."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from shared.catalog import FUNCTION_EVENT_TYPES
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_app_registers_exactly_the_four_event_grid_functions() -> None:
+def test_the_app_registers_the_four_event_grid_functions_and_the_digest_timer() -> None:
     script = (
         "import json, function_app\n"
         "print(json.dumps({f.get_function_name(): json.loads(f.get_function_json())['bindings'] "
@@ -20,9 +21,13 @@ def test_the_app_registers_exactly_the_four_event_grid_functions() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
     functions = json.loads(result.stdout.strip().splitlines()[-1])
+    timer = functions.pop("flush_digests")
     assert list(functions) == ["run_events", "model_registered", "model_deployed", "drift_detected"]
     for bindings in functions.values():
         assert bindings == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
+    # Every minute (NCRONTAB has seconds first): a group waits at most its `wait` plus a minute.
+    assert timer == [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 * * * * *",
+                      "runOnStartup": False}]  # fmt: skip
 
 
 def test_the_catalog_maps_every_azure_ml_event_type_once() -> None:
