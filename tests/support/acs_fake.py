@@ -11,13 +11,13 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 ACCESS_KEY = base64.b64encode(b"local-acs-fake-access-key-for-tests").decode()
 
@@ -39,15 +39,14 @@ class SendReply:
     error: dict[str, str] | None = None  # {"code", "message"} for rejections and failed operations
 
 
-class AcsFake:
+class AcsFake(LoopbackServer[SendReply]):
     def __init__(self, access_key: str = ACCESS_KEY) -> None:
+        super().__init__()
         self.key = base64.b64decode(access_key)
         self.sends: list[SendRequest] = []
         self.polls: list[str] = []
         self.signature_failures: list[str] = []
-        self.replies: deque[SendReply] = deque()
         self._operations: dict[str, SendReply] = {}
-        self._lock = threading.Lock()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,9 +94,7 @@ class AcsFake:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.serve(Handler)
 
     def _signed(self, request: BaseHTTPRequestHandler, body: bytes) -> bool:
         """The HMAC-SHA256 scheme of ACS: `VERB\\npath?query\\ndate;host;content-sha256`."""
@@ -110,14 +107,3 @@ class AcsFake:
         if not ok:
             self.signature_failures.append(f"{request.command} {request.path}")
         return ok
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def script(self, *replies: SendReply) -> None:
-        self.replies.extend(replies)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

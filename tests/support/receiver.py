@@ -7,12 +7,12 @@ crossed the wire, not on calls to a mock.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass
@@ -35,14 +35,13 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (a slow or hung receiver)
 
 
-class Receiver:
+class Receiver(LoopbackServer[Reply]):
     """`replies` are used in order; when they run out, `default` answers."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[Received] = []
-        self.replies: deque[Reply] = deque()
         self.default = Reply()
-        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -75,18 +74,4 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def script(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
