@@ -18,6 +18,7 @@ per worker (`MLClient.workspaces.get`).
 
 from __future__ import annotations
 
+import ssl
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -179,7 +180,8 @@ def _http(verify: str | bool | None) -> httpx.Client:
     key = True if verify is None else verify
     with _clients_lock:
         if key not in _clients:
-            _clients[key] = httpx.Client(verify=key, follow_redirects=False,
+            trust = ssl.create_default_context(cafile=key) if isinstance(key, str) else key
+            _clients[key] = httpx.Client(verify=trust, follow_redirects=False,
                                          headers={"User-Agent": "aml-event-actions/1.0"})  # fmt: skip
         return _clients[key]
 
