@@ -213,3 +213,30 @@ def test_enrich_on_events_without_details_is_rejected() -> None:
     text = "routes:\n  - name: r\n    events: [ModelDeployed]\n    enrich: true\n    actions: [log]\n"
     with pytest.raises(RoutesError, match="fetches details of runs and registered models only"):
         parse_routes(text, "routes.yaml", {})
+
+
+def readme_route(name: str) -> str:
+    """The YAML example in README.md whose route is `name`, as a routes file."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = next(b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:] if f"- name: {name}\n" in b)
+    return "routes:\n" + "".join(f"  {line}\n" for line in block.splitlines())
+
+
+def test_the_readme_recipe_for_v2_model_monitors_routes_breaches_and_nothing_else(
+    enrich_env, fake, receiver, deliver, tmp_path
+) -> None:
+    recipe = readme_route("model-monitor-breach")
+    parse_routes(recipe, "README.md", {})  # valid as documented, pipeline action included
+    enrich_env(recipe.split("    - pipeline:")[0] + '    - webhook: {url: "${HOOK_URL}/breach", allow_private: true}\n')
+    breach = new_event(FAILED_RUN)
+    breach["data"]["runTags"] = {"azureml_modelmonitor_threshold_breached": (
+        "The signal 'churn_monitor_data_drift' has failed due to one or more features violating metric thresholds.\n"
+        "The feature names and their corresponding computed metric values violating the threshold are \n"
+        '[\'{"group":"tenure","metric_value":0.31,"metric_name":"jensen_shannon_distance","threshold_value":0.1}\']\n'
+    )}  # fmt: skip
+    assert deliver("run_events", breach).statuses() == ["done", "done"]
+    (message,) = emails(tmp_path)
+    assert message["Subject"].startswith("Model monitor: The signal 'churn_monitor_data_drift' has failed")
+    assert [request.path for request in receiver.requests] == ["/breach"]
+    # An ordinary failed run is not a monitor breach.
+    assert deliver("run_events", new_event(FAILED_RUN)).statuses() == ["unrouted"]
