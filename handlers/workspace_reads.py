@@ -35,7 +35,7 @@ from shared.workspace import Workspace
 ARM_RESOURCE = "https://management.azure.com/"
 REQUEST_TIMEOUT_SECONDS = 10.0  # the caller bounds the whole fetch more tightly; this stops leaks
 
-_hosts: dict[tuple[Workspace, int], str] = {}  # (workspace, id of the connection) -> regional host
+_hosts: dict[tuple[Workspace, str | None], str] = {}  # (workspace, cloud of the connection) -> regional host
 _hosts_lock = threading.Lock()
 
 
@@ -122,7 +122,7 @@ def _utc(value: Any) -> datetime | None:
 
 def _regional_host(workspace: Workspace, settings: Settings) -> str:
     """`https://<region>.api.azureml.ms`, from the workspace's MLflow tracking URI (read once)."""
-    key = (workspace, id(current_connection()))
+    key = (workspace, current_connection().cloud)
     with _hosts_lock:
         if key in _hosts:
             return _hosts[key]

@@ -5,15 +5,12 @@ Azurite, and run/model details read by the REAL MLClient and httpx from the loca
 from __future__ import annotations
 
 import copy
-import os
 import uuid
-from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
 
-from handlers import azureml
 from shared.engine import current_engine
 from shared.routes import RoutesError, parse_routes
 from tests.conftest import load_event
@@ -54,25 +51,14 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[AzureMLFake]:
-    server = AzureMLFake()
-    yield server
-    server.close()
-
-
 @pytest.fixture
-def enrich_env(fake: AzureMLFake, app_env, receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The fake, empty, the app's Azure ML reads pointed at it, email to an outbox; `write_routes`."""
-    fake.reset()
-    monkeypatch.setenv("AZUREML_CURRENT_CLOUD", os.environ.get("AZUREML_CURRENT_CLOUD", "AzureCloud"))
-    azureml.use_connection(fake.connection())
+def enrich_env(use_fake: AzureMLFake, app_env, receiver, tmp_path: Path):
+    """The Azure ML fake (conftest `use_fake`), webhooks to `receiver`, email to an outbox; `write_routes`."""
 
     def write_routes(text: str, **settings: str) -> Path:
         return app_env(text, HOOK_URL=receiver.url, EMAIL_OUTBOX=str(tmp_path / "outbox"), **settings)
 
-    yield write_routes
-    azureml.use_connection(None)
+    return write_routes
 
 
 def new_event(template: dict) -> dict:

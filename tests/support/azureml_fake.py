@@ -321,7 +321,9 @@ def connection_to(base_url: str, ca_file: str) -> AzureMLConnection:
         "storage_endpoint": "core.windows.net",
         "registry_discovery_endpoint": base_url,
     }
-    return AzureMLConnection(FakeCredential(base_url.rstrip("/")), CLOUD_NAME, cloud_metadata, ca_file)
+    # A cloud name per fake: the SDK keeps every cloud it has seen by name, for the life of the process.
+    cloud = f"{CLOUD_NAME}{urlsplit(base_url).port}"
+    return AzureMLConnection(FakeCredential(base_url.rstrip("/")), cloud, cloud_metadata, ca_file)
 
 
 class FakeCredential:
