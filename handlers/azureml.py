@@ -59,15 +59,34 @@ class AzureMLConnection:
 
 _connection = AzureMLConnection()
 _clients: dict[Workspace, Any] = {}
+_credential: Any = None  # the connection's, or DefaultAzureCredential built once per worker
 _clients_lock = threading.Lock()
 
 
 def use_connection(connection: AzureMLConnection | None) -> None:
     """Point every Azure ML action at another cloud/credential (tests); None restores the default."""
-    global _connection
+    global _connection, _credential
     with _clients_lock:
         _connection = connection or AzureMLConnection()
         _clients.clear()
+        _credential = None
+
+
+def current_connection() -> AzureMLConnection:
+    return _connection
+
+
+def workspace_credential(settings: Settings) -> Any:
+    """The TokenCredential every Azure ML call uses (the MLClients and the enrichment reads)."""
+    with _clients_lock:
+        return _credential_locked(settings)
+
+
+def _credential_locked(settings: Settings) -> Any:
+    global _credential
+    if _credential is None:
+        _credential = _connection.credential or _default_credential(settings)
+    return _credential
 
 
 def ml_client(workspace: Workspace, settings: Settings) -> Any:
@@ -83,7 +102,7 @@ def ml_client(workspace: Workspace, settings: Settings) -> Any:
                 options.update(cloud=connection.cloud, cloud_metadata=dict(connection.cloud_metadata))
             if connection.connection_verify is not None:
                 options["connection_verify"] = connection.connection_verify
-            credential = connection.credential or _default_credential(settings)
+            credential = _credential_locked(settings)
             client = MLClient(
                 credential, workspace.subscription_id, workspace.resource_group, workspace.name, **options
             )
@@ -132,26 +151,26 @@ def azure_call(what: str, workspace: Workspace) -> Iterator[None]:
     except ResourceExistsError as error:
         raise JobExists(str(error)) from error
     except ClientAuthenticationError as error:
-        raise ActionFailed(f"{what}: could not authenticate: {_first_line(error)}; {_hint(workspace)}") from error
+        raise ActionFailed(f"{what}: could not authenticate: {first_line(error)}; {_hint(workspace)}") from error
     except HttpResponseError as error:
         status = error.status_code or 0
-        message = _first_line(error)
+        message = first_line(error)
         if status == 409 or "already exists" in message.lower():
             raise JobExists(message) from error
         if status in (401, 403):
             raise ActionFailed(f"{what}: {status} {message}; {_hint(workspace)}") from error
         raise ActionFailed(f"{what}: {status} {message}", retryable=status in RETRYABLE_STATUS) from error
     except (ServiceRequestError, ServiceResponseError) as error:
-        raise ActionFailed(f"{what}: Azure ML unreachable: {_first_line(error)}", retryable=True) from error
+        raise ActionFailed(f"{what}: Azure ML unreachable: {first_line(error)}", retryable=True) from error
     except MlException as error:  # the SDK's own validation: the YAML or inputs do not fit
-        raise ActionFailed(f"{what}: {_first_line(error)}") from error
+        raise ActionFailed(f"{what}: {first_line(error)}") from error
 
 
 def _hint(workspace: Workspace) -> str:
     return ROLE_HINT.format(workspace=workspace.name)
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     text = str(getattr(error, "message", None) or error).strip()
     return text.splitlines()[0][:300] if text else type(error).__name__
 
@@ -251,7 +270,7 @@ class AzureMLAction(Action):
                 max_per_day=guardrails.max_per_day,
             )  # fmt: skip
         except AzureError as error:
-            raise ActionFailed(f"guardrail storage unavailable: {_first_line(error)}", retryable=True) from error
+            raise ActionFailed(f"guardrail storage unavailable: {first_line(error)}", retryable=True) from error
 
     def _cooldown_key(self, ctx: ActionContext) -> str:
         if self.guardrails.key is None:

@@ -51,7 +51,8 @@ class Notice:
             else "neutral"
         )  # fmt: skip
         when = event.event_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if event.event_time else ""
-        facts = [(label, value) for label, value in event.facts() if value]
+        details = event.enrichment.facts() if event.enrichment is not None else []
+        facts = [(label, value) for label, value in [*event.facts(), *details] if value]
         if when:
             facts.append(("Time", when))
         members = tuple(cls.of(member) for member in getattr(event, "members", ()))

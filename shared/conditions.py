@@ -18,14 +18,17 @@ NUMERIC_OPERATORS = ("gt", "gte", "lt", "lte")
 
 #: the first segment of a path -> what it reads from the event view
 PATH_ROOTS = {"id": "id", "eventtype": "eventType", "type": "eventType", "subject": "subject",
-              "topic": "topic", "source": "topic", "dataversion": "dataVersion", "data": "data"}  # fmt: skip
+              "topic": "topic", "source": "topic", "dataversion": "dataVersion", "data": "data",
+              "run": "run", "model": "model"}  # fmt: skip
+#: roots read from the details a route with `enrich: true` fetches, not from the event itself
+ENRICHED_ROOTS = ("run", "model")
 
 _MISSING = object()
 
 
 def event_view(event: AmlEvent) -> dict[str, Any]:
-    """What conditions and templates see of an event."""
-    return {
+    """What conditions see of an event (with `run`/`model` once a route enriched it)."""
+    view = {
         "id": event.id,
         "eventType": event.event_type,
         "subject": event.subject,
@@ -33,15 +36,22 @@ def event_view(event: AmlEvent) -> dict[str, Any]:
         "dataVersion": event.data_version,
         "data": event.data,
     }
+    if event.enrichment is not None:
+        view.update(event.enrichment.view())
+    return view
 
 
 def check_path(path: str) -> str | None:
     """A problem with a condition path, or None."""
     root, _, rest = path.partition(".")
     if root.lower() not in PATH_ROOTS:
-        return f"unknown path {path!r}: it must start with one of id, eventType, subject, topic, data.<Field>"
-    if PATH_ROOTS[root.lower()] == "data" and not rest:
-        return f"path {path!r} must name a field, e.g. data.RunStatus"
+        return (
+            f"unknown path {path!r}: it must start with one of id, eventType, subject, topic, data.<Field>, "
+            "or (with `enrich: true`) run.<field>, model.<field>"
+        )
+    if PATH_ROOTS[root.lower()] in ("data", *ENRICHED_ROOTS) and not rest:
+        example = {"data": "data.RunStatus", "run": "run.metrics.accuracy", "model": "model.description"}
+        return f"path {path!r} must name a field, e.g. {example[PATH_ROOTS[root.lower()]]}"
     return None
 
 
@@ -84,6 +94,11 @@ class Condition:
     op: str
     value: Any
     line: int = 0
+
+    @property
+    def enriched(self) -> bool:
+        """Reads fetched details (`run.*`, `model.*`): decided after enrichment, not at first match."""
+        return self.path.partition(".")[0].lower() in ENRICHED_ROOTS
 
     def holds(self, view: Mapping[str, Any]) -> bool:
         actual = resolve(view, self.path)

@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from handlers.base import ActionContext, ActionFailed, ActionSkipped
 from shared.digest_event import DigestEvent
+from shared.enrichment import Enricher
 from shared.events import AmlEvent, EventRejected, parse_event
 from shared.flush import FLUSH_FUNCTION, flush_due, flush_group
 from shared.gate import Gate, Hold
@@ -123,12 +124,14 @@ class Engine:
         *,
         dry_run: bool = False,
         gate: Gate | None = None,
+        enricher: Enricher | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
         self.ledger = ledger
         self.dry_run = dry_run
         self.gate = gate  # silences, mutes, repeat intervals and groups; None: every route acts
+        self.enricher = enricher  # run/model details for routes with `enrich: true`; None: not fetched
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="action")
 
     def handle(self, function: str, raw: Any) -> list[ActionReport]:
@@ -147,9 +150,15 @@ class Engine:
             report = ActionReport(event.id, event.event_type, function, None, None, UNROUTED, "no route matches")
             _emit(report)
             return [report]
-        holds = {route.name: self._hold(event, route) for route in matched}
-        reports = self._run_all(event, function, [(route, holds[route.name]) for route in matched], deadline)
-        for route in matched:
+        acting = self._with_details(event, matched, deadline)
+        if not acting:
+            report = ActionReport(event.id, event.event_type, function, None, None, UNROUTED,
+                                  "no route matches the run/model details")  # fmt: skip
+            _emit(report)
+            return [report]
+        holds = {route.name: self._hold(routed, route) for routed, route in acting}
+        reports = self._run_all(function, [(routed, route, holds[route.name]) for routed, route in acting], deadline)
+        for _, route in acting:
             admission = holds[route.name].admission if holds[route.name] else None
             if admission is not None and admission.full:  # `group.max` reached: the digest goes now
                 flush_group(self, admission.partition, force=True)
@@ -164,7 +173,23 @@ class Engine:
                 self.ledger.annotate(member.id, route.name, action.position, f"grouped into {digest.id}",
                                      {"digest": digest.id, "group": digest.route})  # fmt: skip
         deadline = time.monotonic() + self.settings.invocation_budget_seconds
-        return self._run_all(digest, FLUSH_FUNCTION, [(route, None)], deadline)
+        return self._run_all(FLUSH_FUNCTION, [(digest, route, None)], deadline)
+
+    def _with_details(self, event: AmlEvent, routes: list[Route], deadline: float) -> list[tuple[AmlEvent, Route]]:
+        """Each matched route with the event it acts on: routes with `enrich: true` get the event with
+        its details (fetched once for all of them) and are kept only if their `run.*`/`model.*`
+        conditions hold."""
+        enriched: AmlEvent | None = None
+        acting = []
+        for route in routes:
+            if not route.enrich or self.enricher is None or self.dry_run:
+                acting.append((event, route))
+                continue
+            if enriched is None:
+                enriched = replace(event, enrichment=self.enricher.enrich(event, deadline))
+            if route.matches_details(enriched):
+                acting.append((enriched, route))
+        return acting
 
     def _hold(self, event: AmlEvent, route: Route) -> Hold | None:
         if self.gate is None or self.dry_run or self.ledger is None:
@@ -172,12 +197,12 @@ class Engine:
         return self.gate.hold(event, route)
 
     def _run_all(
-        self, event: AmlEvent, function: str, routes: list[tuple[Route, Hold | None]], deadline: float
+        self, function: str, routes: list[tuple[AmlEvent, Route, Hold | None]], deadline: float
     ) -> list[ActionReport]:
-        jobs = [(route, action, hold) for route, hold in routes for action in route.actions]
+        jobs = [(event, route, action, hold) for event, route, hold in routes for action in route.actions]
         if len(jobs) == 1:
-            return [self._run(event, function, *jobs[0], deadline)]
-        futures = [self._pool.submit(self._run, event, function, *job, deadline) for job in jobs]
+            return [self._run(jobs[0][0], function, *jobs[0][1:], deadline)]
+        futures = [self._pool.submit(self._run, job[0], function, *job[1:], deadline) for job in jobs]
         return [future.result() for future in futures]
 
     def reject(self, function: str, rejected: EventRejected, raw: Any) -> ActionReport:
@@ -220,6 +245,9 @@ class Engine:
             status, detail, attempts, extra = hold.status, hold.detail, 0, hold.record
         else:
             status, detail, attempts, extra = self._attempt(event, route, action, record.key, deadline)
+        if event.enrichment is not None and event.enrichment.problem:  # acted, but without the details
+            detail = f"{detail} (without run/model details: {event.enrichment.problem})"
+            extra = {**extra, "enrichment": event.enrichment.problem}
         report.status, report.detail, report.attempts = status, detail, previous_attempts + attempts
         report.duration_ms = round((time.monotonic() - started) * 1000, 1)
         self.ledger.finish(claim, status, detail, report.attempts, extra)
@@ -294,7 +322,7 @@ def current_engine() -> Engine:
             settings = current_settings()
             _engine = Engine(
                 settings, lambda: routes_for(settings.routes_file, settings.environ), TableLedger(settings),
-                gate=Gate(settings),
+                gate=Gate(settings), enricher=Enricher(settings.enrich_timeout_seconds),
             )  # fmt: skip
         return _engine
 

@@ -61,6 +61,8 @@ class AmlEvent:
     schema: str  # "EventGrid" or "CloudEvents"
     workspace: Workspace
     fields: Mapping[str, Any] = field(default_factory=dict)  # the typed, normalised data fields
+    # Details fetched from the workspace for a route with `enrich: true` (shared/enrichment.py).
+    enrichment: Any = field(default=None, compare=False, repr=False)
 
     # Set by each subclass, next to the annotations that type them: the data fields read from the
     # payload as (attribute, key, kind, required). Values live in `fields`, read through __getattr__.

@@ -22,12 +22,13 @@ from handlers.base import Action
 from shared.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
 from shared.conditions import Condition, event_view, parse_conditions
 from shared.durations import parse_duration
+from shared.enrichment import FETCHED_FOR
 from shared.events import AmlEvent
 from shared.noise import NOISE_KEYS, NoiseControl, parse_noise
 from shared.problems import Problems
 from shared.yamlsource import LineDict, LineList, load_yaml
 
-ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "actions", *NOISE_KEYS)
+ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "enrich", "actions", *NOISE_KEYS)
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 SETTING_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -63,12 +64,22 @@ class Route:
     description: str = ""
     line: int = 0
     noise: NoiseControl = field(default_factory=NoiseControl)
+    enrich: bool = False  # fetch run/model details before acting (shared/enrichment.py)
 
     def matches(self, event: AmlEvent, view: Mapping[str, Any] | None = None) -> bool:
+        """The event's type and its own fields match; conditions on fetched details wait for them."""
         if not self.enabled or event.event_type not in self.event_types:
             return False
         view = event_view(event) if view is None else view
-        return all(condition.holds(view) for condition in self.conditions)
+        return all(condition.holds(view) for condition in self.conditions if not condition.enriched)
+
+    def matches_details(self, enriched: AmlEvent) -> bool:
+        """The conditions on `run.*` / `model.*`, once the event carries its details. When they could
+        not be fetched, the route acts: a failed fetch degrades the message, it does not drop it."""
+        if enriched.enrichment is None or enriched.enrichment.problem:
+            return True
+        view = event_view(enriched)
+        return all(condition.holds(view) for condition in self.conditions if condition.enriched)
 
 
 @dataclass(frozen=True)
@@ -164,18 +175,43 @@ def _parse_route(
     # A disabled route may name settings that are not configured yet: its action problems are warnings.
     warnings.context = f"{problems.context} (disabled)"
     event_types = _parse_events(spec, problems)
+    conditions = _parse_when(spec, problems)
     route = Route(
         name=name,
         event_types=event_types,
-        conditions=_parse_when(spec, problems),
+        conditions=conditions,
         actions=_parse_actions(spec, problems if enabled is not False else warnings, environ, event_types),
         enabled=enabled is not False,
         description=str(spec.get("description") or ""),
         line=line,
         noise=parse_noise(spec, problems, event_types),
+        enrich=_parse_enrich(spec, problems, event_types, conditions),
     )
     problems.context = warnings.context = ""
     return route
+
+
+def _parse_enrich(
+    spec: LineDict, problems: Problems, event_types: tuple[str, ...], conditions: tuple[Condition, ...]
+) -> bool:
+    enrich = spec.get("enrich", False)
+    if not isinstance(enrich, bool):
+        problems.add(spec.line_of("enrich"), f"`enrich` must be true or false, got {enrich!r}")
+        enrich = False
+    short_types = {short_event_type(event_type) for event_type in event_types}
+    if enrich and short_types and not short_types & {t for types in FETCHED_FOR.values() for t in types}:
+        problems.add(spec.line_of("enrich"), "`enrich` fetches details of runs and registered models only "
+                     "(RunCompleted, RunStatusChanged, ModelRegistered)")  # fmt: skip
+    for condition in conditions:
+        if not condition.enriched:
+            continue
+        root = condition.path.partition(".")[0].lower()
+        if not enrich:
+            problems.add(condition.line, f"{condition.path}: conditions on {root}.* need `enrich: true` on the route")
+        elif short_types and not short_types & set(FETCHED_FOR[root]):
+            fetched = ", ".join(FETCHED_FOR[root])
+            problems.add(condition.line, f"{condition.path}: {root}.* is fetched only for {fetched} events")
+    return enrich
 
 
 def _parse_events(spec: LineDict, problems: Problems) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ class Settings:
     digest_table: str  # open groups and their members (route `group:`)
     silence_table: str  # ad-hoc silences (scripts/silence.py)
     silence_cache_seconds: float  # how long a worker reuses the silences it read
+    enrich_timeout_seconds: float  # the most a route with `enrich: true` waits for details
     environ: Mapping[str, str]
 
     @classmethod
@@ -48,6 +49,7 @@ class Settings:
             digest_table=env.get("DIGEST_TABLE") or "digestgroups",
             silence_table=env.get("SILENCE_TABLE") or "silences",
             silence_cache_seconds=float(env.get("SILENCE_CACHE_SECONDS") or 15),
+            enrich_timeout_seconds=float(env.get("ENRICH_TIMEOUT_SECONDS") or 5),
             environ=env,
         )
 

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from shared.enrichment import lenient
 from shared.events import AmlEvent, get_ci, parse_event
 
 _EXAMPLES = Path(__file__).with_name("example_events.json")
@@ -106,12 +107,18 @@ def load_template(env: SandboxedEnvironment, name: str) -> jinja2.Template:
 
 def template_context(event: AmlEvent, route: str | None = None, **extra: Any) -> dict[str, Any]:
     """What every template sees: `event` (the normalised event, `event.data.<Field>`, typed
-    `event.fields.<name>`, `event.workspace`, `event.studioUrl`, `event.title`), `facts` and `route`."""
+    `event.fields.<name>`, `event.workspace`, `event.studioUrl`, `event.title`), `facts`, `route`,
+    and the details a route with `enrich: true` fetched: `run`, `model` (empty when not fetched; a
+    missing field renders empty) and `enrichment.problem` (why they are missing, or "")."""
     as_dict = event.to_dict()
+    enrichment = event.enrichment
     return {
         "event": CaseInsensitive({**as_dict, "data": event.data, "studio_url": event.studio_url}),
         "facts": event.facts(),
         "route": route,
+        "run": lenient((enrichment and enrichment.run) or {}),
+        "model": lenient((enrichment and enrichment.model) or {}),
+        "enrichment": {"problem": (enrichment and enrichment.problem) or ""},
         **extra,
     }
 

@@ -17,6 +17,7 @@ from scripts import azurite as azurite_tool
 from scripts.replay import binding_for, indexed_functions
 from shared import engine
 from shared.settings import current_settings
+from tests.support.azureml_fake import AzureMLFake
 from tests.support.receiver import Receiver
 
 EVENTS = Path(__file__).parent / "events"
@@ -65,6 +66,27 @@ def app_env(azurite: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ca
     yield write_routes
     current_settings.cache_clear()
     engine.use_engine(None)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[AzureMLFake]:
+    """The local HTTPS Azure ML (tests/support/azureml_fake.py), one per test module."""
+    server = AzureMLFake()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def use_fake(fake: AzureMLFake, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureMLFake]:
+    """The fake, emptied, with every Azure ML call of the app (actions, enrichment) pointed at it."""
+    from handlers import azureml
+
+    fake.reset()
+    # MLClient records the cloud it was built for in the process environment: restored after the test.
+    monkeypatch.setenv("AZUREML_CURRENT_CLOUD", os.environ.get("AZUREML_CURRENT_CLOUD", "AzureCloud"))
+    azureml.use_connection(fake.connection())
+    yield fake
+    azureml.use_connection(None)
 
 
 @pytest.fixture

@@ -5,17 +5,14 @@ HTTPS to a local server that speaks the Azure ML REST contract (tests/support/az
 from __future__ import annotations
 
 import copy
-import os
 import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from handlers import azureml
 from handlers.azureml import EVENT_TAG, LEDGER_TAG, ROUTE_TAG, job_name_for
 from scripts import validate_routes
 from scripts.replay import binding_for
@@ -62,26 +59,14 @@ def with_options(route: str, options: str) -> str:
     return route.replace("          retry: {attempts: 1}\n", f"          retry: {{attempts: 1}}\n{options}")
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[AzureMLFake]:
-    server = AzureMLFake()
-    yield server
-    server.close()
-
-
 @pytest.fixture
-def aml(fake: AzureMLFake, app_env, monkeypatch: pytest.MonkeyPatch):
-    """The fake, empty, with the app's Azure ML actions pointed at it; returns `write_routes`."""
-    fake.reset()
-    # MLClient records the cloud it was built for in the process environment: restored after the test.
-    monkeypatch.setenv("AZUREML_CURRENT_CLOUD", os.environ.get("AZUREML_CURRENT_CLOUD", "AzureCloud"))
-    azureml.use_connection(fake.connection())
+def aml(use_fake: AzureMLFake, app_env):
+    """The fake (conftest `use_fake`), with the app's Azure ML actions pointed at it; returns `write_routes`."""
 
     def write_routes(text: str, **settings: str) -> Path:
         return app_env(text, GUARDRAIL_TABLE=f"guard{uuid.uuid4().hex[:10]}", **settings)
 
-    yield write_routes
-    azureml.use_connection(None)
+    return write_routes
 
 
 def job_puts(fake: AzureMLFake) -> list:

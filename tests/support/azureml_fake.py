@@ -8,7 +8,12 @@ Microsoft.MachineLearningServices/workspaces/{ws}`):
   GET  /batchEndpoints/{e}[/deployments]   an endpoint whose scoring URI is this server's /score/{e}
   POST /schedules/{name}/trigger   fire a schedule: {"submissionId", "scheduleActionType"}
   POST /score/{e}                  the batch endpoint's scoring URI: starts a batch job
-Jobs, endpoints and schedules are seeded by tests; every request is recorded for assertions.
+  GET  /models/{name}/versions/{v} a registered model (description, jobName)
+and on the workspace's regional host (here the same server; the workspace's `mlFlowTrackingUri` says so):
+  GET  /history/v1.0{workspace}/runs/{id}/details            run history RunDetails (times, error)
+  GET  /mlflow/v1.0{workspace}/api/2.0/mlflow/runs/get?run_id=  the MLflow run (metrics, params)
+Jobs, endpoints, schedules, runs and models are seeded by tests; every request is recorded for
+assertions; `delay(pattern, seconds)` makes matching requests slow.
 
 HTTPS with a self-signed certificate for 127.0.0.1 (the SDK refuses bearer tokens over http for
 pipeline jobs), and the credential of `connection()` returns JWTs with the `aud`/`tid` the SDK checks (it decodes
@@ -76,6 +81,9 @@ class AzureMLFake:
     batch_endpoints: dict[str, list[str]] = field(default_factory=dict)  # endpoint -> deployment names
     schedules: set[str] = field(default_factory=set)
     failures: deque[Failure] = field(default_factory=deque)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run id -> {"details", "metrics", "params"}
+    models: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (name, version) -> properties
+    delays: dict[str, float] = field(default_factory=dict)  # path pattern -> seconds before answering
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -138,6 +146,31 @@ class AzureMLFake:
             self.failures.clear()
             self.batch_endpoints.clear()
             self.schedules.clear()
+            self.runs.clear()
+            self.models.clear()
+            self.delays.clear()
+
+    def seed_run(
+        self, run_id: str, *, status: str, start: str, end: str | None = None, error: str | None = None,
+        metrics: dict[str, float] | None = None, params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """A run as run history and MLflow know it (times in ISO 8601 UTC)."""
+        details: dict[str, Any] = {"runId": run_id, "status": status, "startTimeUtc": start, "endTimeUtc": end,
+                                   "tags": tags or {}, "properties": {}}  # fmt: skip
+        if error:
+            details["error"] = {"error": {"code": "UserError", "message": error}}
+        with self._lock:
+            self.runs[run_id] = {"details": details, "metrics": metrics or {}, "params": params or {}}
+
+    def seed_model(self, name: str, version: str, *, description: str, job_name: str | None) -> None:
+        with self._lock:
+            self.models[(name, version)] = {"description": description, "jobName": job_name, "tags": {},
+                                            "properties": {}, "flavors": {}, "modelType": "mlflow_model"}  # fmt: skip
+
+    def delay(self, path_pattern: str, seconds: float) -> None:
+        with self._lock:
+            self.delays[path_pattern] = seconds
 
     def seed_job(self, name: str, *, status: str, tags: dict[str, str], schedule: str | None = None) -> None:
         """A job that exists already (started by someone else, or by an earlier delivery)."""
@@ -163,6 +196,9 @@ class AzureMLFake:
 
     def _answer(self, request: Request) -> tuple[int, Any]:
         with self._lock:
+            pause = next((seconds for pattern, seconds in self.delays.items() if re.search(pattern, request.path)), 0)
+        time.sleep(pause)
+        with self._lock:
             self.requests.append(request)
             for failure in list(self.failures):
                 if failure.method == request.method and re.search(failure.path_pattern, request.path):
@@ -172,13 +208,23 @@ class AzureMLFake:
                     )
             if request.path.startswith("/score/"):
                 return self._start_batch_job(request)
+            for regional in ("/history/v1.0", "/mlflow/v1.0"):
+                if request.path.startswith(regional + "/") and request.method == "GET":
+                    return self._regional(request, regional, request.path[len(regional) :])
             match = _WORKSPACE.match(request.path)
             if not match:
                 return 404, _error("NotFound", f"no such path {request.path}")
             rest = match["rest"] or ""
             segments = [s for s in rest.split("/") if s]
             if not segments and request.method == "GET":
-                return 200, {"id": request.path, "name": match["ws"], "properties": {"workspaceId": str(uuid.uuid4())}}
+                tracking = f"azureml://{urlsplit(self.base_url).netloc}/mlflow/v1.0{request.path}"
+                properties = {"workspaceId": str(uuid.uuid4()), "mlFlowTrackingUri": tracking}
+                return 200, {"id": request.path, "name": match["ws"], "location": "eastus", "properties": properties}
+            if segments[:1] == ["models"] and segments[2:3] == ["versions"] and request.method == "GET":
+                model = self.models.get((segments[1], segments[3]))
+                if model is None:
+                    return 404, _error("UserError", f"Model {segments[1]}:{segments[3]} not found")
+                return 200, {"id": request.path, "name": segments[3], "properties": model}
             if segments[:1] == ["jobs"]:
                 return self._jobs(request, segments[1:])
             if segments[:1] == ["batchEndpoints"] and request.method == "GET":
@@ -189,6 +235,24 @@ class AzureMLFake:
                     return 404, _error("UserError", f"Schedule {name} not found")
                 return 200, {"submissionId": f"{name}-{uuid.uuid4().hex[:8]}", "scheduleActionType": "CreateJob"}
             return 404, _error("NotFound", f"the fake does not serve {request.method} {rest}")
+
+    def _regional(self, request: Request, api: str, path: str) -> tuple[int, Any]:
+        """Run history details and the MLflow run, from the runs tests seeded."""
+        match = _WORKSPACE.match(path)
+        rest = (match["rest"] or "") if match else ""
+        if api == "/history/v1.0" and (found := re.fullmatch(r"/runs/([^/]+)/details", rest)):
+            run = self.runs.get(found[1])
+            return (200, run["details"]) if run else (404, _error("UserError", f"Run {found[1]} not found"))
+        if api == "/mlflow/v1.0" and rest == "/api/2.0/mlflow/runs/get":
+            run_id = request.query.get("run_id", "")
+            run = self.runs.get(run_id)
+            if run is None:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Run {run_id} not found"}
+            metrics = [{"key": k, "value": v, "timestamp": 0, "step": 0} for k, v in run["metrics"].items()]
+            params = [{"key": k, "value": v} for k, v in run["params"].items()]
+            info = {"run_id": run_id, "run_uuid": run_id, "status": "FINISHED"}
+            return 200, {"run": {"info": info, "data": {"metrics": metrics, "params": params, "tags": []}}}
+        return 404, _error("NotFound", f"the fake does not serve {api}{path}")
 
     def _jobs(self, request: Request, segments: list[str]) -> tuple[int, Any]:
         if not segments and request.method == "GET":
@@ -257,7 +321,9 @@ def connection_to(base_url: str, ca_file: str) -> AzureMLConnection:
         "storage_endpoint": "core.windows.net",
         "registry_discovery_endpoint": base_url,
     }
-    return AzureMLConnection(FakeCredential(base_url.rstrip("/")), CLOUD_NAME, cloud_metadata, ca_file)
+    # A cloud name per fake: the SDK keeps every cloud it has seen by name, for the life of the process.
+    cloud = f"{CLOUD_NAME}{urlsplit(base_url).port}"
+    return AzureMLConnection(FakeCredential(base_url.rstrip("/")), cloud, cloud_metadata, ca_file)
 
 
 class FakeCredential:
