@@ -21,7 +21,6 @@ from shared.mutes import muting_window
 from shared.routes import Route
 from shared.settings import Settings
 from shared.silences import SilenceStore
-from shared.templates import TemplateProblem, render, template_context
 
 logger = logging.getLogger("aml_events")
 
@@ -93,6 +92,8 @@ class Gate:
     def _repeat_key(event: AmlEvent, route: Route) -> str:
         if route.noise.repeat_key is None:
             return event.subject or event.id
+        from shared.templates import TemplateProblem, render, template_context  # only routes with `key:`
+
         try:
             return render(route.noise.repeat_key, template_context(event, route.name))
         except TemplateProblem as problem:

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from shared.conditions import check_path
 from shared.durations import parse_duration
 from shared.mutes import MuteWindow, parse_mutes
 from shared.problems import Problems
-from shared.templates import TemplateProblem, compile_checked
 from shared.yamlsource import LineDict
+
+if TYPE_CHECKING:
+    import jinja2
 
 NOISE_KEYS = ("group", "repeat_interval", "key", "mute")
 GROUP_KEYS = ("by", "wait", "max")
@@ -102,6 +103,8 @@ def _parse_repeat(spec: LineDict, problems: Problems) -> float | None:
 def _parse_key(spec: LineDict, problems: Problems, event_types: tuple[str, ...]) -> jinja2.Template | None:
     if spec.get("key") is None:
         return None
+    from shared.templates import TemplateProblem, compile_checked  # Jinja2 only for routes that use `key:`
+
     line = spec.line_of("key")
     if spec.get("repeat_interval") is None:
         problems.add(line, "`key` only applies with a repeat_interval (e.g. repeat_interval: 1h)")

@@ -102,8 +102,17 @@ class SilenceStore:
         return True
 
     def list(self, *, include_expired: bool = False) -> list[Silence]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from shared.storage import table_service
+
+        # Read without creating the table: a worker's first event should not pay for a create.
+        table = table_service(self.settings).get_table_client(self.settings.silence_table)
         query = "PartitionKey eq @partition" + ("" if include_expired else " and until gt @now")
-        entities = self.table.query_entities(query, parameters={"partition": PARTITION, "now": now()})
+        try:
+            entities = list(table.query_entities(query, parameters={"partition": PARTITION, "now": now()}))
+        except ResourceNotFoundError:
+            return []  # no silence has ever been added
         return sorted((_silence(entity) for entity in entities), key=lambda silence: silence.until)
 
     def active(self) -> list[Silence]:
