@@ -36,6 +36,7 @@ from shared.ledger import (
     LedgerRecord,
     LedgerUnavailable,
 )
+from shared.monitoring import derived_events
 from shared.routes import Route, RouteAction, RoutesError, RouteTable, routes_for
 from shared.settings import Settings, current_settings
 
@@ -146,23 +147,25 @@ class Engine:
         except EventRejected as rejected:
             return [self.reject(function, rejected, raw)]
         matched = self.routes().matching(event)
-        if not matched:
-            report = ActionReport(event.id, event.event_type, function, None, None, UNROUTED, "no route matches")
-            _emit(report)
-            return [report]
         acting = self._with_details(event, matched, deadline)
+        unrouted = []
         if not acting:
-            report = ActionReport(event.id, event.event_type, function, None, None, UNROUTED,
-                                  "no route matches the run/model details")  # fmt: skip
-            _emit(report)
-            return [report]
-        holds = {route.name: self._hold(routed, route) for routed, route in acting}
-        reports = self._run_all(function, [(routed, route, holds[route.name]) for routed, route in acting], deadline)
-        for _, route in acting:
-            admission = holds[route.name].admission if holds[route.name] else None
+            why = "no route matches the run/model details" if matched else "no route matches"
+            unrouted.append(ActionReport(event.id, event.event_type, function, None, None, UNROUTED, why))
+            _emit(unrouted[0])
+        # Events derived from this one (a v2 model monitor's drift signal) take their own routes in
+        # this invocation; one that no route takes is not reported.
+        for derived in derived_events(event):
+            acting += self._with_details(derived, self.routes().matching(derived), deadline)
+        if not acting:
+            return unrouted
+        planned = [(routed, route, self._hold(routed, route)) for routed, route in acting]
+        reports = self._run_all(function, planned, deadline)
+        for _, _, hold in planned:
+            admission = hold.admission if hold else None
             if admission is not None and admission.full:  # `group.max` reached: the digest goes now
                 flush_group(self, admission.partition, force=True)
-        return reports
+        return unrouted + reports
 
     def deliver_digest(self, digest: DigestEvent, route: Route) -> list[ActionReport]:
         """The route's actions on a digest (the flush_digests timer, or a group that reached `max`);

@@ -270,6 +270,57 @@ class DatasetDriftDetected(AmlEvent):
         ]
 
 
+class ModelMonitorDrift(DatasetDriftDetected):
+    """A v2 model monitor signal that breached its thresholds, as a drift event (shared/monitoring.py
+    derives it from the signal run's RunStatusChanged). v2 reports no datasets and no window: those
+    fields stay empty; `violations` are the rows the monitor reported (group, metric, value, threshold)."""
+
+    signal_name: str | None
+    monitor: str | None
+    violations: list[dict[str, Any]]
+    FIELDS = (
+        *DatasetDriftDetected.FIELDS,
+        ("signal_name", "SignalName", "str", False),
+        ("monitor", "Monitor", "str", False),
+        ("violations", "Violations", "rows", False),
+    )
+
+    @property
+    def title(self) -> str:
+        return f"Model monitor signal '{self.data_drift_name}' breached"
+
+    def facts(self) -> list[tuple[str, str]]:
+        coefficient = "" if self.drift_coefficient is None else f"{self.drift_coefficient:.4f}"
+        return [
+            ("Workspace", self.workspace.name),
+            ("Monitor", self.monitor or ""),
+            ("Signal", self.signal_name or ""),
+            ("Violations", violations_text(self.violations)),
+            ("Drift coefficient", coefficient),
+            ("Run", self.run_id or ""),
+        ]
+
+
+# How many violating rows a message lists before "and N more".
+VIOLATIONS_SHOWN = 5
+
+
+def violations_text(rows: list[dict[str, Any]]) -> str:
+    """`age: JensenShannonDistance 0.41 (threshold 0.1); …`: one line for a fact."""
+    lines = []
+    for row in rows[:VIOLATIONS_SHOWN]:
+        value = "?" if row.get("metric_value") is None else f"{row['metric_value']:g}"
+        threshold = "?" if row.get("threshold_value") is None else f"{row['threshold_value']:g}"
+        where = f"{row['group']}: " if row.get("group") else ""
+        lines.append(f"{where}{row.get('metric_name') or 'metric'} {value} (threshold {threshold})")
+    if len(rows) > VIOLATIONS_SHOWN:
+        lines.append(f"and {len(rows) - VIOLATIONS_SHOWN} more")
+    return "; ".join(lines)
+
+
+# `data.Source` of a drift event derived from a v2 model monitor run (shared/monitoring.py).
+MODEL_MONITOR_SOURCE = "v2-model-monitor"
+
 EVENT_CLASSES: dict[str, type[AmlEvent]] = {
     f"Microsoft.MachineLearningServices.{cls.__name__}": cls
     for cls in (RunCompleted, RunStatusChanged, ModelRegistered, ModelDeployed, DatasetDriftDetected)
@@ -284,7 +335,11 @@ def _normalise_field(key: str, kind: str, value: Any, required: bool) -> Any:
     if value is None:
         if required:
             raise EventRejected(where, "is required for this event type but missing or null")
-        return {} if kind == "object" else [] if kind == "idlist" else None
+        return {} if kind == "object" else [] if kind in ("idlist", "rows") else None
+    if kind == "rows":
+        if not isinstance(value, list) or not all(isinstance(row, Mapping) for row in value):
+            raise EventRejected(where, "must be a list of objects")
+        return [dict(row) for row in value]
     if kind == "object":
         if not isinstance(value, Mapping):
             raise EventRejected(where, f"must be an object, got {type(value).__name__}")
@@ -409,6 +464,8 @@ def _build(envelope: Mapping[str, Any], event_id: str) -> AmlEvent:
     if not isinstance(data, Mapping):
         raise EventRejected("data", f"must be an object, got {type(data).__name__}")
     cls = EVENT_CLASSES[event_type]
+    if cls is DatasetDriftDetected and get_ci(data, "Source") == MODEL_MONITOR_SOURCE:
+        cls = ModelMonitorDrift  # a derived signal read back (digest members, replayed output)
     fields = {
         attribute: _normalise_field(key, kind, get_ci(data, key), required)
         for attribute, key, kind, required in cls.FIELDS
