@@ -14,7 +14,9 @@ import pytest
 from handlers.notice import Notice
 from shared.events import ModelMonitorDrift, parse_event
 from shared.monitoring import BREACH_TAG, derived_events
+from shared.routes import parse_routes
 from tests.conftest import load_event
+from tests.test_enrichment import readme_route
 from tests.test_replay import EVENTS, lines, replay
 
 SAMPLE = "quirks/run_status_failed_model_monitor_breach.json"
@@ -163,7 +165,8 @@ def test_a_breach_fires_the_run_route_and_the_drift_route_once(monitor_env: Path
     (message,) = emails(monitor_env)
     assert subject(message) == "[mlw-contoso-prod] Model monitor signal 'churn_monitor_data_drift' breached"
     text = text_body(message)
-    assert "Signal churn_monitor_data_drift of monitor churn-monitor breached its metric thresholds: 2 violations" in text
+    summary = "Signal churn_monitor_data_drift of monitor churn-monitor breached its metric thresholds: 2 violations"
+    assert summary in text
     assert "tenure: JensenShannonDistance 0.3114 (threshold 0.1)" in text
     assert "Drift coefficient: 0.3114" in text and "between ?" not in text
 
@@ -206,3 +209,10 @@ def test_replay_dry_run_plans_the_derived_signal() -> None:
         (BREACH["id"] + "/model-monitor", "DatasetDriftDetected", "drift", "log"),
         (BREACH["id"] + "/model-monitor", "DatasetDriftDetected", "drift", "email"),
     }
+
+
+def test_the_readme_opt_out_keeps_v2_signals_from_a_route() -> None:
+    (route,) = parse_routes(readme_route("v1-drift-only"), "README.md", {}).routes
+    (signal,) = derived(BREACH)
+    assert not route.matches(signal)
+    assert route.matches(parse_event(load_event("eventgrid/dataset_drift_detected.json")))
