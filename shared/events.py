@@ -260,12 +260,15 @@ class DatasetDriftDetected(AmlEvent):
     def title(self) -> str:
         return f"Data drift detected by {self.data_drift_name or self.data_drift_id}"
 
+    @property
+    def coefficient_text(self) -> str:
+        return "" if self.drift_coefficient is None else f"{self.drift_coefficient:.4f}"
+
     def facts(self) -> list[tuple[str, str]]:
-        coefficient = "" if self.drift_coefficient is None else f"{self.drift_coefficient:.4f}"
         return [
             ("Workspace", self.workspace.name),
             ("Monitor", self.data_drift_name or self.data_drift_id),
-            ("Drift coefficient", coefficient),
+            ("Drift coefficient", self.coefficient_text),
             ("Window", f"{self.start_time or '?'} → {self.end_time or '?'}"),
         ]
 
@@ -290,13 +293,12 @@ class ModelMonitorDrift(DatasetDriftDetected):
         return f"Model monitor signal '{self.data_drift_name}' breached"
 
     def facts(self) -> list[tuple[str, str]]:
-        coefficient = "" if self.drift_coefficient is None else f"{self.drift_coefficient:.4f}"
         return [
             ("Workspace", self.workspace.name),
             ("Monitor", self.monitor or ""),
             ("Signal", self.signal_name or ""),
             ("Violations", violations_text(self.violations)),
-            ("Drift coefficient", coefficient),
+            ("Drift coefficient", self.coefficient_text),
             ("Run", self.run_id or ""),
         ]
 
