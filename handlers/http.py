@@ -17,6 +17,7 @@ import httpx
 
 from handlers.base import Action, ActionContext, ActionFailed
 from shared.problems import Problems
+from shared.tls import tls_context
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
@@ -34,6 +35,7 @@ def client() -> httpx.Client:
                 follow_redirects=False,  # a redirect could lead past the destination guard
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
                 headers={"User-Agent": "aml-event-actions/1.0"},
+                verify=tls_context(),  # the worker's one TLS context, also the storage transport's
             )
         return _client
 

@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers.base import ActionContext, ActionFailed, ActionSkipped
-from shared.digest_event import DigestEvent
 from shared.enrichment import Enricher
 from shared.events import AmlEvent, EventRejected, parse_event
 from shared.flush import FLUSH_FUNCTION, flush_due, flush_group
@@ -39,6 +38,9 @@ from shared.ledger import (
 from shared.monitoring import derived_events
 from shared.routes import Route, RouteAction, RoutesError, RouteTable, routes_for
 from shared.settings import Settings, current_settings
+
+if TYPE_CHECKING:
+    from shared.digest_event import DigestEvent  # digests load only for routes with `group:`
 
 logger = logging.getLogger("aml_events")
 

@@ -7,18 +7,29 @@ storage SDKs) loads when the first event does, so indexing costs little more tha
 
 from __future__ import annotations
 
+import sys
+from types import ModuleType
 from typing import Any
 
 
 def dispatch(function: str, event: Any) -> None:
     """Hand one delivered event to the engine; raises only to make Event Grid redeliver."""
-    from shared import engine  # the one deferred import: everything the engine needs comes with it
-
-    engine.dispatch(function, event)
+    _engine().dispatch(function, event)
 
 
 def flush_digests() -> None:
     """The flush_digests timer: deliver the digests of groups that have waited long enough."""
+    _engine().flush_digests()
+
+
+def _engine() -> ModuleType:
+    """shared.engine, imported on the first event: everything the engine needs comes with it. Meanwhile
+    the TLS context of the storage and webhook clients loads on a thread of its own: OpenSSL reads the
+    CA certificates without holding the GIL, so that overlaps the imports instead of following them."""
+    if "shared.engine" not in sys.modules:
+        from shared import tls
+
+        tls.load_in_background()
     from shared import engine
 
-    engine.flush_digests()
+    return engine

@@ -8,19 +8,22 @@ the reason), so history shows why nothing was sent, and a redelivery finds it se
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers.base import ActionSkipped
 from shared.conditions import event_view
-from shared.digests import Admission, DigestStore
 from shared.events import AmlEvent
 from shared.ledger import GROUPED, SKIPPED, LedgerUnavailable, now
-from shared.mutes import muting_window
 from shared.routes import Route
 from shared.settings import Settings
 from shared.silences import SilenceStore
+
+# Groups (and mute windows, with zoneinfo) load only for routes that use them: most workers never do.
+if TYPE_CHECKING:
+    from shared.digests import Admission, DigestStore
 
 logger = logging.getLogger("aml_events")
 
@@ -39,15 +42,23 @@ class Gate:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.silences = SilenceStore(settings)
-        self.digests = DigestStore(settings)
+
+    @functools.cached_property
+    def digests(self) -> DigestStore:
+        from shared.digests import DigestStore
+
+        return DigestStore(self.settings)
 
     def hold(self, event: AmlEvent, route: Route) -> Hold | None:
         """None: act now. Raises LedgerUnavailable when the state it needs cannot be read or written."""
         noise = route.noise
         if silence := self._silence(event, route):
             return Hold(SKIPPED, f"silenced: {silence.describe()}", {"silence": silence.id})
-        if window := muting_window(noise.mutes, now()):
-            return Hold(SKIPPED, f"muted: route window {window.written} ({window.timezone})")
+        if noise.mutes:
+            from shared.mutes import muting_window
+
+            if window := muting_window(noise.mutes, now()):
+                return Hold(SKIPPED, f"muted: route window {window.written} ({window.timezone})")
         if noise.repeat_interval is not None and (repeated := self._repeated(event, route)):
             return Hold(SKIPPED, repeated)
         if noise.group is not None:

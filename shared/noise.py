@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 
 from shared.conditions import check_path
 from shared.durations import parse_duration
-from shared.mutes import MuteWindow, parse_mutes
 from shared.problems import Problems
 from shared.yamlsource import LineDict
 
 if TYPE_CHECKING:
     import jinja2
+
+    from shared.mutes import MuteWindow
 
 NOISE_KEYS = ("group", "repeat_interval", "key", "mute")
 GROUP_KEYS = ("by", "wait", "max")
@@ -48,6 +49,8 @@ class NoiseControl:
 def parse_noise(spec: LineDict, problems: Problems, event_types: tuple[str, ...]) -> NoiseControl:
     mutes: tuple[MuteWindow, ...] = ()
     if spec.get("mute") is not None:
+        from shared.mutes import parse_mutes  # zoneinfo only for routes with `mute:`
+
         mutes, found = parse_mutes(spec["mute"])
         for problem in found:
             problems.add(spec.line_of("mute"), problem)

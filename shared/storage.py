@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.settings import Settings
@@ -69,15 +70,18 @@ def _identity(client_id: str | None) -> Any:
     return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 
-def _cached_client(settings: Settings, service: str, client_class: Any) -> Any:
+def _cached_client(
+    settings: Settings, service: str, client_class: Any, transport: Callable[[], Any] | None = None
+) -> Any:
     connection_string, uri = _service_uri(settings, service)
     key = (service, connection_string or uri or "")
     with _lock:
         if key not in _clients:
+            options = {**CLIENT_OPTIONS, **({"transport": transport()} if transport else {})}
             _clients[key] = (
-                client_class.from_connection_string(connection_string, **CLIENT_OPTIONS)
+                client_class.from_connection_string(connection_string, **options)
                 if connection_string
-                else client_class(uri, credential=_credential(settings), **CLIENT_OPTIONS)
+                else client_class(uri, credential=_credential(settings), **options)
             )
         return _clients[key]
 
@@ -85,7 +89,14 @@ def _cached_client(settings: Settings, service: str, client_class: Any) -> Any:
 def table_service(settings: Settings) -> TableServiceClient:
     from azure.data.tables import TableServiceClient
 
-    return _cached_client(settings, "table", TableServiceClient)
+    return _cached_client(settings, "table", TableServiceClient, _table_transport)
+
+
+def _table_transport() -> Any:
+    from shared.table_transport import TableTransport
+
+    return TableTransport(connection_timeout=CLIENT_OPTIONS["connection_timeout"],
+                          read_timeout=CLIENT_OPTIONS["read_timeout"])  # fmt: skip
 
 
 def blob_service(settings: Settings) -> BlobServiceClient:

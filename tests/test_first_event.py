@@ -1,0 +1,193 @@
+"""A worker's first event loads only what its routes need (bench/first_event.py measures the cost).
+
+A fresh interpreter indexes the app and hands it one event, as the Functions host does, and we look
+at what it imported: groups, mute windows (zoneinfo) and Jinja2 load only for routes that use them,
+and the Table Storage client speaks httpx (shared/table_transport.py), not requests. Also here: the
+TLS context every client shares, the transport's error mapping, and the libyaml routes loader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from azure.core.exceptions import ServiceRequestError, ServiceResponseTimeoutError
+from azure.core.rest import HttpRequest
+
+from shared import tls, yamlsource
+from shared.table_transport import TableTransport
+from tests.conftest import load_event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FIRST_EVENT = """
+import json, logging, sys
+outcomes = []
+class Outcomes(logging.Handler):
+    def emit(self, record):
+        if record.getMessage().startswith("action "):
+            outcomes.append(record.getMessage().split(":")[0])
+logging.getLogger("aml_events").addHandler(Outcomes())
+logging.getLogger("aml_events").setLevel(logging.INFO)
+import function_app
+from scripts.replay import binding_for
+functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+functions["run_events"](binding_for(json.loads(sys.argv[1])))
+print(json.dumps({"modules": sorted(sys.modules), "outcomes": outcomes}))
+"""
+
+# Loaded on first use only: by routes with `group:` (digests) or `mute:` (mute windows, zoneinfo).
+GROUP_AND_MUTE_MODULES = {"shared.digests", "shared.digest_event", "shared.mutes", "zoneinfo"}
+# Never on a first event like this one: the SDK's default transport, templates, other SDKs.
+NEVER_HERE = {"requests", "urllib3", "jinja2", "azure.identity", "azure.storage.blob", "azure.ai.ml"}
+
+
+def first_event(azurite: str, tmp_path: Path, routes: str) -> dict[str, Any]:
+    """What a fresh worker imported and logged handling one RunStatusChanged event with `routes`."""
+    suffix = uuid.uuid4().hex[:10]
+    path = tmp_path / f"routes-{suffix}.yaml"
+    path.write_text(routes)
+    env = {
+        **os.environ, "AzureWebJobsStorage": azurite, "ROUTES_FILE": str(path), "LEDGER_TABLE": f"ledger{suffix}",
+        "REJECTED_TABLE": f"rejected{suffix}", "DIGEST_TABLE": f"digests{suffix}",
+    }  # fmt: skip
+    event = load_event("eventgrid/run_status_changed_failed.json") | {"id": f"first-{suffix}"}
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_EVENT, json.dumps(event)], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_a_first_event_loads_no_group_mute_template_or_requests_module(azurite: str, tmp_path: Path) -> None:
+    routes = "routes:\n  - name: plain\n    events: [RunStatusChanged]\n    actions: [log]\n"
+    seen = first_event(azurite, tmp_path, routes)
+    assert seen["outcomes"] == ["action done"]
+    modules = set(seen["modules"])
+    assert {"shared.engine", "shared.gate", "shared.silences", "httpx", "azure.data.tables"} <= modules
+    assert not modules & (GROUP_AND_MUTE_MODULES | NEVER_HERE)
+
+
+def test_routes_with_group_and_mute_load_them_on_first_use(azurite: str, tmp_path: Path) -> None:
+    routes = """
+routes:
+  - name: muted
+    events: [RunStatusChanged]
+    mute: [{days: [mon-sun]}]
+    actions: [log]
+  - name: grouped
+    events: [RunStatusChanged]
+    group: {by: [data.ExperimentName], wait: 10m}
+    actions: [log]
+"""
+    seen = first_event(azurite, tmp_path, routes)
+    assert sorted(seen["outcomes"]) == ["action grouped", "action skipped"]
+    assert set(seen["modules"]) >= GROUP_AND_MUTE_MODULES
+
+
+# ---- the TLS context the clients share -----------------------------------------------------------
+
+
+def test_a_worker_loads_the_ca_certificates_once_for_all_its_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    from handlers import http
+
+    loads: list[int] = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context", lambda *args, **kwargs: loads.append(1) or real(*args, **kwargs))
+    monkeypatch.setattr(tls, "_context", None)  # a fresh worker's
+    monkeypatch.setattr(http, "_client", None)
+    tls.load_in_background()  # as the first event does, while the engine imports
+    contexts: list[ssl.SSLContext] = []
+    threads = [threading.Thread(target=lambda: contexts.append(tls.tls_context())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    TableTransport(connection_timeout=1, read_timeout=1)
+    http.client()
+    assert len({id(context) for context in contexts}) == 1
+    assert len(loads) == 1
+
+
+# ---- the Table Storage transport: errors as the SDK expects them ----------------------------------
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    server.close()
+
+
+def test_a_storage_that_never_answers_is_a_response_timeout_after_read_timeout(silent_server: str) -> None:
+    transport = TableTransport(connection_timeout=1, read_timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(ServiceResponseTimeoutError):
+        transport.send(HttpRequest("GET", f"{silent_server}/Tables"))
+    assert 0.25 < time.monotonic() - started < 2
+
+
+def test_a_refused_connection_is_a_request_error_the_sdk_may_retry() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as placeholder:
+        port = placeholder.getsockname()[1]  # closed again below: nothing listens there
+    transport = TableTransport(connection_timeout=1, read_timeout=1)
+    with pytest.raises(ServiceRequestError):
+        transport.send(HttpRequest("GET", f"http://127.0.0.1:{port}/Tables"))
+
+
+# ---- routes.yaml on libyaml ---------------------------------------------------------------------------
+
+
+def lines_of(node: Any) -> Any:
+    """Every line number a loaded document carries, in its shape."""
+    if isinstance(node, yamlsource.LineDict):
+        return (node.line, node.key_lines, {key: lines_of(value) for key, value in node.items()})
+    if isinstance(node, yamlsource.LineList):
+        return (node.line, node.item_lines, [lines_of(item) for item in node])
+    return node
+
+
+def test_the_libyaml_loader_reads_what_the_python_loader_reads_with_the_same_lines() -> None:
+    text = (ROOT / "routes.yaml").read_text()
+    assert yamlsource._FastLineLoader.__mro__[1] is yaml.CSafeLoader  # PyYAML's wheels ship libyaml
+    fast = yaml.load(text, Loader=yamlsource._FastLineLoader)  # noqa: S506 (a SafeLoader)
+    assert fast == yaml.load(text, Loader=yamlsource._LineLoader)  # noqa: S506
+    assert lines_of(fast) == lines_of(yaml.load(text, Loader=yamlsource._LineLoader))  # noqa: S506
+
+
+def test_a_syntax_error_is_worded_by_the_python_parser() -> None:
+    with pytest.raises(yaml.YAMLError) as raised:
+        yamlsource.load_yaml("routes:\n\t- name: a\n")
+    assert "found character '\\t' that cannot start any token" in str(raised.value)
+    assert raised.value.problem_mark.line + 1 == 2  # type: ignore[attr-defined]
