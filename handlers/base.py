@@ -82,5 +82,11 @@ class Action(ABC):
         """Slower checks that may import heavy SDKs (e.g. a pipeline YAML through azure.ai.ml): run by
         scripts/validate_routes.py before deploying, never when a worker loads routes (cold start)."""
 
+    def settled_outcome(self, ctx: ActionContext) -> ActionOutcome | None:
+        """The outcome, known before running, of a kind that cannot fail and leaves nothing durable of
+        its own (a log line): the ledger records it in the claim's one write, then `run` runs. None (most
+        kinds): claim, run, then record what happened (two writes)."""
+        return None
+
     @abstractmethod
     def run(self, ctx: ActionContext) -> ActionOutcome: ...

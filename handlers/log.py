@@ -29,18 +29,25 @@ class LogAction(Action):
     def target(self) -> str:
         return "log"
 
+    def _message(self, ctx: ActionContext) -> str:
+        return self.options.get("message") or ctx.event.title
+
+    def settled_outcome(self, ctx: ActionContext) -> ActionOutcome:
+        # The line goes to a batching log exporter, which a crashed worker loses anyway: the ledger
+        # record is the durable trace, so it is written first, in one write.
+        return ActionOutcome(detail=f"logged: {self._message(ctx)}")
+
     def run(self, ctx: ActionContext) -> ActionOutcome:
         event = ctx.event
-        message = self.options.get("message") or event.title
         line = {
             "route": ctx.route,
             "event_id": event.id,
             "event_type": event.event_type,
             "workspace": event.workspace.name,
             "subject": event.subject,
-            "message": message,
+            "message": self._message(ctx),
             "facts": dict(event.facts()),
             "studio_url": event.studio_url,
         }
         logger.log(self.level, json.dumps(line, default=str))
-        return ActionOutcome(detail=f"logged: {message}")
+        return self.settled_outcome(ctx)

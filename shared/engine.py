@@ -31,6 +31,7 @@ from shared.ledger import (
     GROUPED,
     SKIPPED,
     AlreadyHandled,
+    Claim,
     Ledger,
     LedgerRecord,
     LedgerUnavailable,
@@ -235,7 +236,13 @@ class Engine:
             event.id, route.name, action.position, action.kind, action.target, "", event_type=event.event_type,
             function=function,
         )  # fmt: skip
-        claim = self.ledger.claim(record, self.settings.lease_seconds)
+        ctx = ActionContext(event, route.name, action.position, record.key, deadline, self.settings)
+        known = self._known_outcome(ctx, action, hold)
+        if known is None:
+            claim = self.ledger.claim(record, self.settings.lease_seconds)
+        else:
+            record.status, record.detail, record.attempts, record.extra = _noting_enrichment(event, known)
+            claim = self.ledger.settle(record)
         if isinstance(claim, AlreadyHandled):
             report.status, report.attempts, report.in_progress = SKIPPED, claim.record.attempts, claim.in_progress
             report.detail = (
@@ -245,22 +252,53 @@ class Engine:
             )
             _emit(report)
             return report
-        previous_attempts = claim.previous.attempts if claim.previous else 0
-        if hold is not None:  # silenced, muted, repeated or grouped: recorded, not run
-            status, detail, attempts, extra = hold.status, hold.detail, 0, hold.record
+        if known is None:
+            status, detail, attempts = self._act_and_record(ctx, action, claim, deadline)
         else:
-            status, detail, attempts, extra = self._attempt(event, route, action, record.key, deadline)
-        if event.enrichment is not None and event.enrichment.problem:  # acted, but without the details
-            detail = f"{detail} (without run/model details: {event.enrichment.problem})"
-            extra = {**extra, "enrichment": event.enrichment.problem}
-        report.status, report.detail, report.attempts = status, detail, previous_attempts + attempts
+            status, detail, attempts = self._act_as_recorded(ctx, action, claim, hold)
+        report.status, report.detail, report.attempts = status, detail, attempts
         report.duration_ms = round((time.monotonic() - started) * 1000, 1)
-        self.ledger.finish(claim, status, detail, report.attempts, extra)
         _emit(report)
         return report
 
+    def _act_and_record(
+        self, ctx: ActionContext, action: RouteAction, claim: Claim, deadline: float
+    ) -> tuple[str, str, int]:
+        """Run a claimed action (with retries), then write its outcome over the claim."""
+        status, detail, attempts, extra = _noting_enrichment(ctx.event, self._attempt(ctx, action, deadline))
+        attempts += claim.previous.attempts if claim.previous else 0
+        assert self.ledger is not None
+        self.ledger.finish(claim, status, detail, attempts, extra)
+        return status, detail, attempts
+
+    def _act_as_recorded(
+        self, ctx: ActionContext, action: RouteAction, claim: Claim, hold: Hold | None
+    ) -> tuple[str, str, int]:
+        """An action whose outcome its claim already recorded: a held one does not run; a `log` runs now,
+        and should it fail after all, the record is corrected so that Event Grid redelivers."""
+        status, detail, attempts = claim.record.status, claim.record.detail, claim.record.attempts
+        if hold is None:
+            try:
+                action.action.run(ctx)
+            except Exception as error:
+                status, detail = FAILED, _crashed(action, ctx.route, error)
+                assert self.ledger is not None
+                self.ledger.finish(claim, status, detail, attempts, {})
+        return status, detail, attempts
+
+    def _known_outcome(
+        self, ctx: ActionContext, action: RouteAction, hold: Hold | None
+    ) -> tuple[str, str, int, dict[str, Any]] | None:
+        """(status, detail, attempts, extra) of an action settled before it runs, so that the claim's
+        insert records it in one write: a held one (silenced, muted, repeated, grouped: it does not run),
+        or a kind that cannot fail and leaves nothing durable of its own (`log`). None: claim, run, record."""
+        if hold is not None:
+            return hold.status, hold.detail, 0, hold.record
+        outcome = action.action.settled_outcome(ctx)
+        return None if outcome is None else (DONE, outcome.detail, 1, outcome.record)
+
     def _attempt(
-        self, event: AmlEvent, route: Route, action: RouteAction, key: str, deadline: float
+        self, ctx: ActionContext, action: RouteAction, deadline: float
     ) -> tuple[str, str, int, dict[str, Any]]:
         """Run the action, retrying transient failures; (status, detail, attempts, extra)."""
         policy = action.retry
@@ -269,9 +307,8 @@ class Engine:
             action_deadline = (
                 budget_end if action.timeout is None else min(budget_end, time.monotonic() + action.timeout)
             )
-            ctx = ActionContext(event, route.name, action.position, key, action_deadline, self.settings, attempt)
             try:
-                outcome = action.action.run(ctx)
+                outcome = action.action.run(replace(ctx, deadline=action_deadline, attempt=attempt))
                 return DONE, outcome.detail, attempt, outcome.record
             except ActionSkipped as skipped:
                 return SKIPPED, str(skipped), attempt, {}
@@ -284,10 +321,26 @@ class Engine:
                 if time.monotonic() + wait >= budget_end:
                     return FAILED, f"{failed} (time budget spent; Event Grid will redeliver)", attempt, {}
                 time.sleep(wait)
-            except Exception as error:  # a bug in a handler must not take the other actions down
-                logger.exception("action %s of route %s crashed", action.kind, route.name)
-                return FAILED, f"{type(error).__name__}: {error}", attempt, {}
+            except Exception as error:
+                return FAILED, _crashed(action, ctx.route, error), attempt, {}
         raise AssertionError("unreachable: the loop returns on its last attempt")
+
+
+def _crashed(action: RouteAction, route: str, error: Exception) -> str:
+    """A bug in a handler must not take the other actions down: logged with its traceback, recorded."""
+    logger.exception("action %s of route %s crashed", action.kind, route)
+    return f"{type(error).__name__}: {error}"
+
+
+def _noting_enrichment(
+    event: AmlEvent, outcome: tuple[str, str, int, dict[str, Any]]
+) -> tuple[str, str, int, dict[str, Any]]:
+    """An outcome of acting without the run/model details the route asked for says so."""
+    status, detail, attempts, extra = outcome
+    if event.enrichment is not None and event.enrichment.problem:
+        detail = f"{detail} (without run/model details: {event.enrichment.problem})"
+        extra = {**extra, "enrichment": event.enrichment.problem}
+    return status, detail, attempts, extra
 
 
 def _written_event_type(raw: Any) -> str | None:

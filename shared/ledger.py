@@ -3,8 +3,9 @@
 Event Grid delivers at least once, sometimes twice at the same moment. Claiming with an
 insert-if-absent makes the first worker the only one to act; the outcome written after acting lets a
 redelivery skip what is done and retry what failed; a lease lets a claim left by a dead worker be
-taken over. `Ledger` is the interface; `TableLedger` (Azure Table Storage, Azurite locally) is the
-implementation.
+taken over. An outcome known before acting (a held action, a `log` line) is written by the claiming
+insert itself (`settle`): one write instead of two. `Ledger` is the interface; `TableLedger` (Azure
+Table Storage, Azurite locally) is the implementation.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ class RejectedRecord:
 class Ledger(Protocol):
     def claim(self, record: LedgerRecord, lease_seconds: float) -> Claim | AlreadyHandled: ...
 
+    def settle(self, record: LedgerRecord) -> Claim | AlreadyHandled: ...
+
     def finish(self, claim: Claim, status: str, detail: str, attempts: int, extra: dict[str, Any]) -> None: ...
 
     def record_rejection(
@@ -191,11 +194,21 @@ class TableLedger:
                 self._created = True
 
     def claim(self, record: LedgerRecord, lease_seconds: float) -> Claim | AlreadyHandled:
+        """The right to run the action: a `running` record with a lease, completed by `finish`."""
+        record.status = RUNNING
+        return self._insert_or_take_over(record, now() + timedelta(seconds=lease_seconds))
+
+    def settle(self, record: LedgerRecord) -> Claim | AlreadyHandled:
+        """Claim and complete in one write: `record` already carries its final status, detail and
+        attempts. The returned claim can still `finish` with another outcome (the action failed after all)."""
+        return self._insert_or_take_over(record, None)
+
+    def _insert_or_take_over(self, record: LedgerRecord, lease_until: datetime | None) -> Claim | AlreadyHandled:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 
-        record.status, record.created, record.updated = RUNNING, now(), now()
-        record.lease_until = now() + timedelta(seconds=lease_seconds)
+        record.created = record.updated = now()
+        record.lease_until = lease_until
         entity = _to_entity(record)
         try:
             metadata = self._call("claim", self.table.create_entity, entity)
@@ -208,7 +221,8 @@ class TableLedger:
         if previous.status in FINAL_STATUSES or (previous.status == RUNNING and lease_live):
             return AlreadyHandled(previous)
         # A failed try, or a claim whose worker died: take it over, unless another worker just did.
-        record.created, record.attempts = previous.created, previous.attempts
+        record.created = previous.created
+        record.attempts += previous.attempts
         entity = _to_entity(record)
         try:
             metadata = self._call(

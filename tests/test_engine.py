@@ -14,6 +14,7 @@ from shared import engine
 from shared.engine import current_engine
 from shared.ledger import RUNNING, LedgerRecord, now
 from tests.conftest import load_event
+from tests.support.ledger_calls import ledger_calls
 from tests.support.receiver import Reply
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
@@ -130,6 +131,87 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_after_its_lease(app_env, re
     late = deliver("run_events", FAILED_RUN)
     assert next(r for r in late.reports if r.action == "webhook").status == "done"
     assert len(receiver.requests) == 1
+
+
+LOG_ROUTE = """
+routes:
+  - name: audit
+    events: [RunStatusChanged]
+    actions:
+      - log: {message: "run failed"}
+"""
+
+
+def log_lines(caplog: pytest.LogCaptureFixture, event_id: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "aml_events.actions.log" and event_id in r.getMessage()]
+
+
+def test_a_log_action_is_recorded_in_one_ledger_write(app_env, deliver, caplog) -> None:
+    app_env(LOG_ROUTE)
+    with caplog.at_level("INFO"), ledger_calls() as calls:
+        delivery = deliver("run_events", FAILED_RUN)
+    assert delivery.error is None and delivery.statuses() == ["done"]
+    assert dict(calls) == {"create_entity": 1}  # the claim's insert is the outcome: no update after it
+    (record,) = current_engine().ledger.records(event_id=FAILED_RUN["id"])
+    assert (record.status, record.detail, record.attempts) == ("done", "logged: run failed", 1)
+    assert record.lease_until is None
+    assert len(log_lines(caplog, FAILED_RUN["id"])) == 1
+    with ledger_calls() as calls:
+        assert deliver("run_events", FAILED_RUN).statuses() == ["skipped"]
+    assert dict(calls) == {"create_entity": 1, "get_entity": 1}
+    assert len(log_lines(caplog, FAILED_RUN["id"])) == 1
+
+
+def test_a_log_action_delivered_many_times_at_once_logs_once(app_env, functions, caplog) -> None:
+    app_env(LOG_ROUTE)
+
+    def deliver_once() -> None:
+        functions["run_events"](binding_for(FAILED_RUN))
+
+    with caplog.at_level("INFO"), engine.observe() as reports:
+        threads = [threading.Thread(target=deliver_once) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(r.status for r in reports) == ["done"] + ["skipped"] * 7
+    assert len(log_lines(caplog, FAILED_RUN["id"])) == 1
+
+
+def test_a_log_line_that_cannot_be_written_is_recorded_failed_and_written_on_redelivery(
+    app_env, deliver, caplog, monkeypatch
+) -> None:
+    app_env(LOG_ROUTE)
+    from handlers.log import LogAction
+
+    # Fault injection: the handler's own run raises once (nothing else is replaced).
+    real_run, calls = LogAction.run, []
+
+    def run_failing_once(self, ctx):
+        calls.append(ctx.key)
+        if len(calls) == 1:
+            raise OSError("log stream closed")
+        return real_run(self, ctx)
+
+    monkeypatch.setattr(LogAction, "run", run_failing_once)
+    with caplog.at_level("INFO"):
+        first = deliver("run_events", FAILED_RUN)
+        assert first.statuses() == ["failed"] and "OSError: log stream closed" in str(first.error)
+        (record,) = current_engine().ledger.records(event_id=FAILED_RUN["id"])
+        assert record.status == "failed"
+        redelivery = deliver("run_events", FAILED_RUN)
+    assert redelivery.error is None and redelivery.statuses() == ["done"]
+    assert redelivery.reports[0].attempts == 2
+    (record,) = current_engine().ledger.records(event_id=FAILED_RUN["id"])
+    assert (record.status, record.attempts) == ("done", 2)
+    assert len(log_lines(caplog, FAILED_RUN["id"])) == 1
+
+
+def test_a_webhook_action_is_claimed_before_and_recorded_after_it_runs(app_env, receiver, deliver) -> None:
+    app_env(WEBHOOK_ROUTE.replace("      - log: {}\n", ""), HOOK_URL=receiver.url)
+    with ledger_calls() as calls:
+        assert deliver("run_events", FAILED_RUN).statuses() == ["done"]
+    assert dict(calls) == {"create_entity": 1, "update_entity": 1}
 
 
 def test_unmatched_events_are_reported_unrouted(app_env, deliver) -> None:

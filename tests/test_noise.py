@@ -20,6 +20,7 @@ from shared.ledger import now as ledger_now
 from shared.mutes import parse_mutes
 from shared.routes import RoutesError, parse_routes
 from tests.conftest import load_event
+from tests.support.ledger_calls import ledger_calls
 from tests.support.receiver import Reply
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
@@ -184,8 +185,10 @@ def test_a_silence_skips_and_records_until_it_is_removed(noise_env, receiver, de
     silence_id = capsys.readouterr().out.split()[1]
     assert silence_cli.main(["list"]) == 0
     assert silence_id in capsys.readouterr().out
-    silenced = deliver("run_events", failed_run("exp-42", 1))
+    with ledger_calls() as calls:
+        silenced = deliver("run_events", failed_run("exp-42", 1))
     assert silenced.statuses() == ["skipped"]
+    assert dict(calls) == {"create_entity": 1}  # a held action is recorded by its claim's insert alone
     assert silenced.reports[0].detail.startswith(f"silenced: maintenance of exp-42 (silence {silence_id} where")
     assert deliver("run_events", failed_run("exp-7", 1)).statuses() == ["done"]  # other experiments still go
     (record,) = current_engine().ledger.records(event_id=silenced.reports[0].event_id)
