@@ -9,6 +9,7 @@ user-assigned managed identity. Clients are cached per worker.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,8 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
+
+logger = logging.getLogger("aml_events")
 
 _clients: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
@@ -77,7 +80,8 @@ def _cached_client(
     key = (service, connection_string or uri or "")
     with _lock:
         if key not in _clients:
-            options = {**CLIENT_OPTIONS, **({"transport": transport()} if transport else {})}
+            chosen = transport() if transport else None
+            options = {**CLIENT_OPTIONS, **({"transport": chosen} if chosen else {})}
             _clients[key] = (
                 client_class.from_connection_string(connection_string, **options)
                 if connection_string
@@ -93,7 +97,14 @@ def table_service(settings: Settings) -> TableServiceClient:
 
 
 def _table_transport() -> Any:
-    from shared.table_transport import TableTransport
+    """httpx for Table Storage (shared/table_transport.py), or None: the SDK's own transport, should a
+    future azure-core move the class that transport builds on (a private one). An upgrade may cost
+    speed, never events."""
+    try:
+        from shared.table_transport import TableTransport
+    except ImportError as error:
+        logger.warning("Table Storage falls back to the SDK's default HTTP transport: %s", error)
+        return None
 
     return TableTransport(connection_timeout=CLIENT_OPTIONS["connection_timeout"],
                           read_timeout=CLIENT_OPTIONS["read_timeout"])  # fmt: skip

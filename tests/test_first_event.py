@@ -191,3 +191,30 @@ def test_a_syntax_error_is_worded_by_the_python_parser() -> None:
         yamlsource.load_yaml("routes:\n\t- name: a\n")
     assert "found character '\\t' that cannot start any token" in str(raised.value)
     assert raised.value.problem_mark.line + 1 == 2  # type: ignore[attr-defined]
+
+
+def test_the_worker_s_table_clients_send_through_the_httpx_transport(azurite: str, monkeypatch) -> None:
+    from shared import storage
+    from shared.settings import Settings
+
+    monkeypatch.setattr(storage, "_clients", {})
+    service = storage.table_service(Settings.from_environ({"AzureWebJobsStorage": azurite}))
+    assert isinstance(service._client._client._pipeline._transport, TableTransport)
+
+
+def test_storage_falls_back_to_the_sdk_transport_when_azure_core_moves_what_ours_builds_on(
+    azurite: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from shared import storage
+    from shared.settings import Settings
+
+    monkeypatch.setattr(storage, "_clients", {})
+    monkeypatch.setitem(sys.modules, "shared.table_transport", None)  # its import now raises ImportError
+    service = storage.table_service(Settings.from_environ({"AzureWebJobsStorage": azurite}))
+    assert isinstance(service._client._client._pipeline._transport, RequestsTransport)
+    assert "falls back to the SDK's default HTTP transport" in caplog.text
+    table = service.create_table_if_not_exists(f"fallback{uuid.uuid4().hex[:8]}")  # Azurite answers through it
+    table.create_entity({"PartitionKey": "p", "RowKey": "r"})
+    assert table.get_entity("p", "r")["RowKey"] == "r"
