@@ -43,14 +43,19 @@ class Azurite:
     blob_port: int
     queue_port: int
     table_port: int
+    scheme: str = "http"
+
+    def service_uri(self, service: str) -> str:
+        """The account's endpoint for `service` ("blob", "queue" or "table")."""
+        port = {"blob": self.blob_port, "queue": self.queue_port, "table": self.table_port}[service]
+        return f"{self.scheme}://127.0.0.1:{port}/{ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
-        base = "http://127.0.0.1"
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"BlobEndpoint={base}:{self.blob_port}/{ACCOUNT};QueueEndpoint={base}:{self.queue_port}/{ACCOUNT};"
-            f"TableEndpoint={base}:{self.table_port}/{ACCOUNT};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={self.service_uri('blob')};QueueEndpoint={self.service_uri('queue')};"
+            f"TableEndpoint={self.service_uri('table')};"
         )
 
     def stop(self) -> None:
@@ -63,8 +68,19 @@ class Azurite:
                 self.process.wait()
 
 
-def start(timeout: float = 30.0, ports: tuple[int, int, int] | None = None) -> Azurite:
-    """An in-memory Azurite on loopback; stop() it when done (it is killed by PID)."""
+def start(
+    timeout: float = 30.0,
+    ports: tuple[int, int, int] | None = None,
+    *,
+    tls: tuple[str, str] | None = None,
+    oauth: bool = False,
+) -> Azurite:
+    """An in-memory Azurite on loopback; stop() it when done (it is killed by PID).
+
+    `tls=(cert.pem, key.pem)` serves HTTPS; `oauth=True` also accepts bearer tokens (Azurite's `basic`
+    check: lifetime, issuer and audience, not the signature), which Azurite allows only over HTTPS."""
+    if oauth and not tls:
+        raise ValueError("Azurite accepts OAuth tokens only over HTTPS: pass tls=(cert.pem, key.pem) too")
     blob, queue, table = ports or (_free_port(), _free_port(), _free_port())
     command = [
         _binary(), "--silent", "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck",
@@ -72,8 +88,12 @@ def start(timeout: float = 30.0, ports: tuple[int, int, int] | None = None) -> A
         "--queueHost", "127.0.0.1", "--queuePort", str(queue),
         "--tableHost", "127.0.0.1", "--tablePort", str(table),
     ]  # fmt: skip
+    if tls:
+        command += ["--cert", tls[0], "--key", tls[1]]
+    if oauth:
+        command += ["--oauth", "basic"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    azurite = Azurite(process, blob, queue, table)
+    azurite = Azurite(process, blob, queue, table, "https" if tls else "http")
     deadline = time.monotonic() + timeout
     for port in (blob, table):
         while True:

@@ -32,6 +32,7 @@ from shared.events import AmlEvent, EventRejected, parse_event
 from shared.ledger import LedgerUnavailable, now, table_key
 from shared.noise import GroupSpec
 from shared.settings import Settings
+from shared.storage import insert_entity
 
 logger = logging.getLogger("aml_events")
 
@@ -90,7 +91,7 @@ class DigestStore:
                   "received": now(), "event": json.dumps(_envelope(event), default=str)}  # fmt: skip
         try:
             try:
-                self.table.create_entity(member)
+                insert_entity(self.table, member)
                 added = True
             except ResourceExistsError:
                 added = False
@@ -120,7 +121,7 @@ class DigestStore:
             change(row)
             try:
                 if etag is None:
-                    self.table.create_entity(row)
+                    insert_entity(self.table, row)
                 else:
                     self.table.update_entity(
                         row, mode="replace", etag=etag, match_condition=MatchConditions.IfNotModified

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.settings import Settings
+from shared.storage import insert_entity
 
 # Statuses a record can have. `running` is a live claim; `done`, `skipped` and `grouped` (held for a
 # digest, shared/digests.py) are final.
@@ -211,7 +212,7 @@ class TableLedger:
         record.lease_until = lease_until
         entity = _to_entity(record)
         try:
-            metadata = self._call("claim", self.table.create_entity, entity)
+            metadata = self._call("claim", insert_entity, self.table, entity)
             return Claim(record, metadata["etag"])
         except ResourceExistsError:
             pass

@@ -19,6 +19,7 @@ from typing import Any
 from shared.conditions import Condition, check_path
 from shared.ledger import now
 from shared.settings import Settings
+from shared.storage import insert_entity
 
 PARTITION = "silence"
 ALL_ROUTES = "*"
@@ -83,7 +84,8 @@ class SilenceStore:
         created = now()
         silence = Silence(uuid.uuid4().hex[:8], route, tuple(when), created + timedelta(seconds=seconds),
                           reason.strip(), created, created_by)  # fmt: skip
-        self.table.create_entity(
+        insert_entity(
+            self.table,
             {"PartitionKey": PARTITION, "RowKey": silence.id, "route": route, "when": "\n".join(when),
              "until": silence.until, "reason": silence.reason, "created": created, "created_by": created_by}
         )  # fmt: skip

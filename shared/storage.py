@@ -36,6 +36,21 @@ CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
+# The credential's requests to the managed-identity endpoint (a local service), bounded for the same
+# reason: with the SDK defaults (300 s read timeout, 10 retries) a hung endpoint held a delivery for many
+# minutes. One retry of a refused connection or a 5xx, none of an answer that did not come in 4 s. A
+# delivery makes at most two token attempts (silences, claim): a hung endpoint costs it ~8 s, a refusing
+# one next to nothing; it fails as "ledger storage unavailable" and Event Grid redelivers.
+IDENTITY_OPTIONS: dict[str, Any] = {
+    "connection_timeout": 2,
+    "read_timeout": 4,
+    "retry_total": 1,
+    "retry_read": 0,
+    "retry_backoff_factor": 0.2,
+    "retry_backoff_max": 1,
+}
+
+
 class StorageNotConfigured(RuntimeError):
     pass
 
@@ -70,7 +85,7 @@ def _identity(client_id: str | None) -> Any:
     """One credential per identity and worker, shared by the Table and Blob clients: one token cache."""
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential(managed_identity_client_id=client_id)
+    return DefaultAzureCredential(managed_identity_client_id=client_id, **IDENTITY_OPTIONS)
 
 
 def _cached_client(
@@ -136,3 +151,18 @@ def existing_table(settings: Settings, name: str) -> Any:
         with _lock:
             _tables[key] = client
     return client
+
+
+def insert_entity(table: Any, entity: dict[str, Any]) -> dict[str, Any]:
+    """`table.create_entity(entity)`, failing with the storage error itself. azure-data-tables 12.7
+    decodes every failure of create_entity as a service answer, so one raised before any answer (no
+    token: the managed-identity endpoint is unreachable) escapes as AttributeError; the error it was
+    decoding is the one that says what went wrong, and the one callers catch (AzureError)."""
+    from azure.core.exceptions import AzureError
+
+    try:
+        return table.create_entity(entity)
+    except AttributeError as error:
+        if isinstance(error.__context__, AzureError):
+            raise error.__context__ from None
+        raise

@@ -22,23 +22,20 @@ them without verifying the signature). See local-testing.md §4.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
 import re
 import ssl
-import tempfile
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from handlers.azureml import AzureMLConnection
+from tests.support.certificate import self_signed_certificate
 
 TENANT = "72f988bf-0000-4000-8000-000000000000"
 CLOUD_NAME = "LocalAzureMLFake"
@@ -87,7 +84,7 @@ class AzureMLFake:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._certificate = _self_signed_certificate()
+        self._certificate = self_signed_certificate()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -346,43 +343,3 @@ class FakeCredential:
 
 def _error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
-
-
-_certificate_lock = threading.Lock()
-_certificate: tuple[str, str] | None = None
-
-
-def _self_signed_certificate() -> tuple[str, str]:
-    """(cert.pem, key.pem) for 127.0.0.1, made once per test session with `cryptography`."""
-    global _certificate
-    with _certificate_lock:
-        if _certificate is None:
-            from cryptography import x509
-            from cryptography.hazmat.primitives import hashes, serialization
-            from cryptography.hazmat.primitives.asymmetric import ec
-            from cryptography.x509.oid import NameOID
-
-            key = ec.generate_private_key(ec.SECP256R1())
-            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-            now = dt.datetime.now(dt.UTC)
-            certificate = (
-                x509.CertificateBuilder()
-                .subject_name(name)
-                .issuer_name(name)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5))
-                .not_valid_after(now + dt.timedelta(days=1))
-                .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(key, hashes.SHA256())
-            )
-            folder = Path(tempfile.mkdtemp(prefix="azureml-fake-"))
-            (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-            (folder / "key.pem").write_bytes(
-                key.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-                )
-            )
-            _certificate = (str(folder / "cert.pem"), str(folder / "key.pem"))
-        return _certificate
