@@ -32,7 +32,17 @@ BENCHMARKS = {
     "storm": storm,
     "memory": memory,
 }
-PACKAGES = ("azure-functions", "azure-data-tables", "azure-core", "httpx", "jinja2", "pyyaml", "azure-ai-ml")
+PACKAGES = (
+    "azure-functions",
+    "azure-data-tables",
+    "azure-core",
+    "azure-identity",
+    "msal",
+    "httpx",
+    "jinja2",
+    "pyyaml",
+    "azure-ai-ml",
+)
 HEADER = ["benchmark", "measure", "app", "baseline", "ratio", "target", "met", "note"]
 
 

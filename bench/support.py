@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tests.support.azureml_fake import AzureMLFake
+    from tests.support.keyless import KeylessStorage
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "bench" / "worker.py"
@@ -116,6 +117,7 @@ class Lab:
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="aml-bench-")))
     _azurite: Any = None
     _azureml: AzureMLFake | None = None
+    _keyless: KeylessStorage | None = None
     _receivers: dict[float, ReceiverProcess] = field(default_factory=dict)
 
     def count(self, full: int, quick: int) -> int:
@@ -140,19 +142,30 @@ class Lab:
             self._azureml = AzureMLFake()
         return self._azureml
 
+    def keyless(self) -> KeylessStorage:
+        """Storage as deployed, without keys (tests/support/keyless.py): Azurite over HTTPS checking the
+        OAuth tokens that a local managed-identity endpoint, served from this process, issues."""
+        if self._keyless is None:
+            from tests.support.keyless import KeylessStorage
+
+            self._keyless = KeylessStorage.start()
+        return self._keyless
+
     def receiver(self, delay: float = 0.0) -> ReceiverProcess:
         if delay not in self._receivers:
             self._receivers[delay] = ReceiverProcess(delay)
         return self._receivers[delay]
 
-    def app_settings(self, routes: str, **settings: str) -> dict[str, str]:
-        """App settings for a worker: this run's Azurite, tables of its own and the given routes."""
+    def app_settings(self, routes: str, *, keyless: bool = False, **settings: str) -> dict[str, str]:
+        """App settings for a worker: this run's Azurite (by connection string, or `keyless` as deployed),
+        tables of its own and the given routes."""
         suffix = uuid.uuid4().hex[:10]
         path = self.directory / f"routes-{suffix}.yaml"
         path.write_text(routes)
+        storage = self.keyless().app_settings() if keyless else {"AzureWebJobsStorage": self.azurite}
         return {
-            "AzureWebJobsStorage": self.azurite, "LEDGER_TABLE": f"ledger{suffix}",
-            "REJECTED_TABLE": f"rejected{suffix}", "ROUTES_FILE": str(path), **settings,
+            **storage, "LEDGER_TABLE": f"ledger{suffix}", "REJECTED_TABLE": f"rejected{suffix}",
+            "ROUTES_FILE": str(path), **settings,
         }  # fmt: skip
 
     def close(self) -> None:
@@ -162,6 +175,8 @@ class Lab:
             self._azurite.stop()
         if self._azureml is not None:
             self._azureml.close()
+        if self._keyless is not None:
+            self._keyless.close()
 
 
 def app_engine(settings: dict[str, str], *, dry_run: bool = False) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,10 +26,9 @@ from shared.engine import current_engine
 from shared.settings import Settings
 from tests.conftest import load_event
 from tests.support.identity_endpoint import API_VERSION, TokenRequest, unsigned_jwt
-from tests.support.keyless import KeylessStorage
+from tests.support.keyless import CLIENT_ID, KeylessStorage
 
 STORAGE_RESOURCE = "https://storage.azure.com"  # the audience Azure Storage accepts for every account
-CLIENT_ID = "5e29463d-71da-4fe0-8e69-999b57db23b0"  # the app's user-assigned identity
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
 
 ROUTES = """
@@ -57,7 +57,7 @@ def keyless_app(
     from handlers import http
 
     monkeypatch.delenv("AzureWebJobsStorage")
-    for name, value in keyless.app_settings(CLIENT_ID).items():
+    for name, value in keyless.app_settings().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(storage, "_clients", {})
     monkeypatch.setattr(storage, "_tables", {})
@@ -105,10 +105,11 @@ def test_azurite_accepts_only_a_storage_token(keyless: KeylessStorage) -> None:
     audience (what the app would hold had it asked for the wrong scope), is refused."""
     tables = f"{keyless.azurite.service_uri('table')}/Tables"
     headers = {"x-ms-version": "2019-02-02", "Accept": "application/json;odata=nometadata"}
+    trusted = ssl.create_default_context(cafile=keyless.ca_bundle)
 
     def list_tables(token: str | None) -> httpx.Response:
         authorization = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.get(tables, headers=headers | authorization, verify=keyless.ca_bundle)
+        return httpx.get(tables, headers=headers | authorization, verify=trusted)
 
     assert list_tables(None).status_code == 403
     refused = list_tables(unsigned_jwt("https://management.azure.com", CLIENT_ID))

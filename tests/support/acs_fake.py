@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.support.loopback import LoopbackServer
+from tests.support.loopback import JsonHandler, LoopbackServer
 
 ACCESS_KEY = base64.b64encode(b"local-acs-fake-access-key-for-tests").decode()
 
@@ -49,50 +49,36 @@ class AcsFake(LoopbackServer[SendReply]):
         self._operations: dict[str, SendReply] = {}
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if not fake._signed(self, body):
-                    return self._send(401, {"error": {"code": "Denied", "message": "bad signature"}})
+                    return self.send_json(401, {"error": {"code": "Denied", "message": "bad signature"}})
                 with fake._lock:
                     fake.sends.append(
                         SendRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(body))
                     )
                     reply = fake.replies.popleft() if fake.replies else SendReply()
                 if reply.status != 202:
-                    return self._send(
+                    return self.send_json(
                         reply.status, {"error": reply.error or {"code": "Error", "message": "no"}}, reply.headers
                     )
                 operation = self.headers.get("Operation-Id") or str(uuid.uuid4())
                 fake._operations[operation] = reply
                 location = f"http://{self.headers['Host']}/emails/operations/{operation}?api-version=2025-09-01"
                 headers = {"Operation-Location": location, "Retry-After": "0", **reply.headers}
-                self._send(202, {"id": operation, "status": "Running"}, headers)
+                self.send_json(202, {"id": operation, "status": "Running"}, headers)
 
             def do_GET(self) -> None:
                 if not fake._signed(self, b""):
-                    return self._send(401, {"error": {"code": "Denied", "message": "bad signature"}})
+                    return self.send_json(401, {"error": {"code": "Denied", "message": "bad signature"}})
                 operation = urlsplit(self.path).path.rsplit("/", 1)[1]
                 fake.polls.append(operation)
                 reply = fake._operations.get(operation)
                 if reply is None:
-                    return self._send(404, {"error": {"code": "NotFound", "message": operation}})
+                    return self.send_json(404, {"error": {"code": "NotFound", "message": operation}})
                 error = reply.error if reply.final != "Succeeded" else None
-                self._send(200, {"id": operation, "status": reply.final, "error": error})
-
-            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
+                self.send_json(200, {"id": operation, "status": reply.final, "error": error})
 
         self.serve(Handler)
 

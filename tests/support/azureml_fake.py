@@ -30,12 +30,13 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from handlers.azureml import AzureMLConnection
 from tests.support.certificate import self_signed_certificate
+from tests.support.loopback import JsonHandler
 
 TENANT = "72f988bf-0000-4000-8000-000000000000"
 CLOUD_NAME = "LocalAzureMLFake"
@@ -87,9 +88,7 @@ class AzureMLFake:
         self._certificate = self_signed_certificate()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(JsonHandler):
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
@@ -101,18 +100,9 @@ class AzureMLFake:
                     {k.lower(): v for k, v in self.headers.items()},
                     json.loads(raw) if raw else None,
                 )
-                status, body = fake._answer(request)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.send_json(*fake._answer(request))
 
             do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -19,11 +19,10 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import LoopbackServer
+from tests.support.loopback import JsonHandler, LoopbackServer
 
 API_VERSION = "2019-08-01"
 TENANT = "72f988bf-0000-4000-8000-000000000000"
@@ -61,20 +60,9 @@ class IdentityEndpoint(LoopbackServer[int]):
         self.requests: list[TokenRequest] = []
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
-                status, body = endpoint._answer(self.path, self.headers.get("X-IDENTITY-HEADER"))
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
+                self.send_json(*endpoint._answer(self.path, self.headers.get("X-IDENTITY-HEADER")))
 
         self.serve(Handler)
 

@@ -14,6 +14,8 @@ from scripts import azurite as azurite_tool
 from tests.support.certificate import self_signed_certificate
 from tests.support.identity_endpoint import IdentityEndpoint
 
+CLIENT_ID = "5e29463d-71da-4fe0-8e69-999b57db23b0"  # the app's user-assigned identity (infra/: identityClientId)
+
 
 @dataclass
 class KeylessStorage:
@@ -27,7 +29,7 @@ class KeylessStorage:
         azurite = azurite_tool.start(tls=certificate, oauth=True)
         return cls(azurite, IdentityEndpoint(), _ca_bundle(certificate[0]))
 
-    def app_settings(self, client_id: str) -> dict[str, str]:
+    def app_settings(self, client_id: str = CLIENT_ID) -> dict[str, str]:
         """Identity-based `AzureWebJobsStorage__*` for the user-assigned identity `client_id` (as in
         infra/app/function-app.bicep), the identity endpoint's settings, and the CA bundle for both
         HTTP stacks: httpx (the Table transport, shared/tls.py) reads SSL_CERT_FILE, requests (the Blob

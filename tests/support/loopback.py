@@ -1,12 +1,13 @@
 """What the local test servers share: a threaded HTTP server on 127.0.0.1 (a free port), scripted
-replies taken in order, and a clean shutdown."""
+replies taken in order, a clean shutdown, and a request handler for JSON services."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 ReplyT = TypeVar("ReplyT")
 
@@ -32,3 +33,21 @@ class LoopbackServer(Generic[ReplyT]):
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A handler for a JSON REST service: HTTP/1.1 (the SDK clients keep connections alive), no log lines."""
+
+    protocol_version = "HTTP/1.1"
+
+    def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
