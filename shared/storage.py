@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -83,9 +84,28 @@ def _credential(settings: Settings) -> Any:
 @functools.cache
 def _identity(client_id: str | None) -> Any:
     """One credential per identity and worker, shared by the Table and Blob clients: one token cache."""
+    platform = _platform_identity(client_id)
+    if platform is not None:
+        return platform
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(managed_identity_client_id=client_id, **IDENTITY_OPTIONS)
+
+
+# Where these are set, DefaultAzureCredential would use them before a managed identity.
+_ENVIRONMENT_CREDENTIALS = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME",
+                            "AZURE_FEDERATED_TOKEN_FILE")  # fmt: skip
+
+
+def _platform_identity(client_id: str | None) -> Any:
+    """The managed identity of App Service / Azure Functions (shared/identity.py), which spares a first
+    event azure-identity's imports; None where DefaultAzureCredential would not pick it first."""
+    endpoint, secret = os.environ.get("IDENTITY_ENDPOINT"), os.environ.get("IDENTITY_HEADER")
+    if not (endpoint and secret) or any(os.environ.get(name) for name in _ENVIRONMENT_CREDENTIALS):
+        return None
+    from shared.identity import AppServiceIdentity
+
+    return AppServiceIdentity(endpoint, secret, client_id)
 
 
 def _cached_client(

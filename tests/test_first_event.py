@@ -8,11 +8,8 @@ TLS context every client shares, the transport's error mapping, and the libyaml 
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -27,53 +24,16 @@ from azure.core.rest import HttpRequest
 
 from shared import tls, yamlsource
 from shared.table_transport import TableTransport
-from tests.conftest import load_event
+from tests.support.fresh_worker import NEVER_HERE, PLAIN_ROUTES, first_event
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FIRST_EVENT = """
-import json, logging, sys
-outcomes = []
-class Outcomes(logging.Handler):
-    def emit(self, record):
-        if record.getMessage().startswith("action "):
-            outcomes.append(record.getMessage().split(":")[0])
-logging.getLogger("aml_events").addHandler(Outcomes())
-logging.getLogger("aml_events").setLevel(logging.INFO)
-import function_app
-from scripts.replay import binding_for
-functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
-functions["run_events"](binding_for(json.loads(sys.argv[1])))
-print(json.dumps({"modules": sorted(sys.modules), "outcomes": outcomes}))
-"""
-
 # Loaded on first use only: by routes with `group:` (digests) or `mute:` (mute windows, zoneinfo).
 GROUP_AND_MUTE_MODULES = {"shared.digests", "shared.digest_event", "shared.mutes", "zoneinfo"}
-# Never on a first event like this one: the SDK's default transport, templates, other SDKs.
-NEVER_HERE = {"requests", "urllib3", "jinja2", "azure.identity", "azure.storage.blob", "azure.ai.ml"}
-
-
-def first_event(azurite: str, tmp_path: Path, routes: str) -> dict[str, Any]:
-    """What a fresh worker imported and logged handling one RunStatusChanged event with `routes`."""
-    suffix = uuid.uuid4().hex[:10]
-    path = tmp_path / f"routes-{suffix}.yaml"
-    path.write_text(routes)
-    env = {
-        **os.environ, "AzureWebJobsStorage": azurite, "ROUTES_FILE": str(path), "LEDGER_TABLE": f"ledger{suffix}",
-        "REJECTED_TABLE": f"rejected{suffix}", "DIGEST_TABLE": f"digests{suffix}",
-    }  # fmt: skip
-    event = load_event("eventgrid/run_status_changed_failed.json") | {"id": f"first-{suffix}"}
-    result = subprocess.run(
-        [sys.executable, "-c", FIRST_EVENT, json.dumps(event)], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.splitlines()[-1])
 
 
 def test_a_first_event_loads_no_group_mute_template_or_requests_module(azurite: str, tmp_path: Path) -> None:
-    routes = "routes:\n  - name: plain\n    events: [RunStatusChanged]\n    actions: [log]\n"
-    seen = first_event(azurite, tmp_path, routes)
+    seen = first_event(azurite, tmp_path, PLAIN_ROUTES)
     assert seen["outcomes"] == ["action done"]
     modules = set(seen["modules"])
     assert {"shared.engine", "shared.gate", "shared.silences", "httpx", "azure.data.tables"} <= modules

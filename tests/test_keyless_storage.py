@@ -25,6 +25,7 @@ from shared import storage, tls
 from shared.engine import current_engine
 from shared.settings import Settings
 from tests.conftest import load_event
+from tests.support.fresh_worker import NEVER_HERE, PLAIN_ROUTES, first_event
 from tests.support.identity_endpoint import API_VERSION, TokenRequest, unsigned_jwt
 from tests.support.keyless import CLIENT_ID, KeylessStorage
 
@@ -48,12 +49,17 @@ def keyless() -> Iterator[KeylessStorage]:
     running.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=["platform identity", "azure-identity"])
 def keyless_app(
-    app_env: Callable[..., Path], keyless: KeylessStorage, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    app_env: Callable[..., Path],
+    keyless: KeylessStorage,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., Path]:
     """`app_env`, with storage settings as infra/ sets them instead of Azurite's connection string,
-    in a worker that has built no storage client, credential or TLS context yet (all restored after)."""
+    in a worker that has built no storage client, credential or TLS context yet (all restored after).
+    Tokens come from the app's own App Service identity client (shared/identity.py), or from
+    azure-identity's DefaultAzureCredential, which the app uses where that client does not apply."""
     from handlers import http
 
     monkeypatch.delenv("AzureWebJobsStorage")
@@ -65,6 +71,8 @@ def keyless_app(
     monkeypatch.setattr(tls, "_context", None)  # made from SSL_CERT_FILE when first used
     monkeypatch.setattr(http, "_client", None)
     keyless.identity.forget()
+    if request.param == "azure-identity":
+        monkeypatch.setattr(storage, "_platform_identity", lambda client_id: None)
     return app_env
 
 
@@ -143,3 +151,41 @@ def test_without_a_token_the_delivery_fails_clearly_within_its_budget_and_no_act
     assert receiver.requests == []
     budget = Settings.from_environ({}).invocation_budget_seconds  # what a deployed app has; Event Grid waits 30 s
     assert elapsed < budget, f"the identity endpoint {outage} held the delivery for {elapsed:.1f} s"
+
+
+def test_a_first_event_with_keyless_storage_takes_its_token_without_azure_identity(
+    keyless: KeylessStorage, tmp_path: Path
+) -> None:
+    keyless.identity.forget()
+    seen = first_event(keyless.app_settings(), tmp_path, PLAIN_ROUTES)
+    assert seen["outcomes"] == ["action done"]
+    assert not set(seen["modules"]) & (NEVER_HERE | {"msal", "cryptography"})
+    assert [(r.resource, r.client_id, r.secret_matched) for r in keyless.identity.asked()] == [
+        (STORAGE_RESOURCE, CLIENT_ID, True)
+    ]
+
+
+def test_the_platform_identity_reuses_a_token_until_near_its_expiry_and_names_a_refusal(
+    keyless: KeylessStorage,
+) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from shared.identity import REFRESH_BEFORE_SECONDS, AppServiceIdentity
+
+    keyless.identity.forget()
+    settings = keyless.identity.settings()
+    credential = AppServiceIdentity(settings["IDENTITY_ENDPOINT"], settings["IDENTITY_HEADER"], CLIENT_ID)
+    scope = f"{STORAGE_RESOURCE}/.default"
+    first = credential.get_token(scope)
+    assert credential.get_token(scope) == first and len(keyless.identity.asked()) == 1
+    credential._tokens[STORAGE_RESOURCE] = first._replace(expires_on=int(time.time()) + REFRESH_BEFORE_SECONDS - 1)
+    assert credential.get_token(scope).token != "" and len(keyless.identity.asked()) == 2  # fetched again
+
+    wrong = AppServiceIdentity(settings["IDENTITY_ENDPOINT"], "not-the-secret", CLIENT_ID)
+    with pytest.raises(ClientAuthenticationError) as refused:
+        wrong.get_token(scope)
+    assert "failed to retrieve a token for https://storage.azure.com" in str(refused.value)
+    assert "401" in str(refused.value) and "not-the-secret" not in str(refused.value)
+    assert len(keyless.identity.asked()) == 3  # a 4xx is not retried
+    with pytest.raises(ValueError, match="exactly one scope"):
+        credential.get_token(scope, "https://vault.azure.net/.default")
