@@ -32,12 +32,13 @@ HOW_TO_GRANT = (
 @dataclass(frozen=True)
 class AcsSettings:
     """Where and how to reach ACS, from app settings. ACS_CONNECTION_STRING (key auth, https) wins;
-    else ACS_ENDPOINT with the app's managed identity (DefaultAzureCredential; AZURE_CLIENT_ID picks
-    a user-assigned identity), or with ACS_ACCESS_KEY for local testing against a fake service."""
+    else ACS_ENDPOINT with the app's managed identity (shared/identity.py; AZURE_CLIENT_ID picks a
+    user-assigned identity), or with ACS_ACCESS_KEY for local testing against a fake service."""
 
     endpoint: str = ""
     connection_string: str = ""
     access_key: str = ""
+    client_id: str = ""  # the user-assigned managed identity (AZURE_CLIENT_ID); "": the system-assigned one
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AcsSettings | None:
@@ -45,6 +46,7 @@ class AcsSettings:
             environ.get("ACS_ENDPOINT", "").strip(),
             environ.get("ACS_CONNECTION_STRING", "").strip(),
             environ.get("ACS_ACCESS_KEY", "").strip(),
+            environ.get("AZURE_CLIENT_ID", "").strip(),
         )
         return settings if settings.endpoint or settings.connection_string else None
 
@@ -77,9 +79,9 @@ def _build_client(settings: AcsSettings) -> EmailClient:
         from azure.core.credentials import AzureKeyCredential
 
         return EmailClient(settings.endpoint, AzureKeyCredential(settings.access_key), **options)
-    from azure.identity import DefaultAzureCredential
+    from shared.identity import app_credential
 
-    return EmailClient(settings.endpoint, DefaultAzureCredential(), **options)
+    return EmailClient(settings.endpoint, app_credential(settings.client_id or None), **options)
 
 
 @dataclass(frozen=True)

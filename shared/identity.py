@@ -1,15 +1,18 @@
-"""The storage clients' managed identity on Azure Functions, without importing azure-identity.
+"""The app's identity: one credential per managed identity and worker, shared by every client (storage,
+email, Azure ML) so that they share one token cache.
 
 Where the platform runs a managed-identity endpoint beside the app (App Service and Azure Functions set
 IDENTITY_ENDPOINT and IDENTITY_HEADER), a token is one local GET: api-version 2019-08-01, the request
 msal makes for azure-identity's ManagedIdentityCredential. Importing azure-identity (msal, requests,
-cryptography) costs a fresh worker ~100 ms, about a third of its first event, so the ledger's clients
-take their tokens here. Elsewhere (a developer's machine with the Azure CLI, a service principal in the
-environment) they use DefaultAzureCredential: see shared/storage.py.
+cryptography) costs a fresh worker ~100 ms, about a third of its first event, so there the app asks the
+endpoint itself (`AppServiceIdentity`). Elsewhere (a developer's machine with the Azure CLI, a service
+principal in the environment) it uses DefaultAzureCredential.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 import time
 from typing import Any
@@ -25,6 +28,42 @@ REFRESH_BEFORE_SECONDS = 300  # a cached token this close to its expiry is fetch
 # Bounded like the storage calls: a token request must not outlast a 20 s invocation. One retry after a
 # refused connection or a 5xx; none after an answer that did not come in time.
 CONNECT_TIMEOUT, READ_TIMEOUT, RETRY_PAUSE = 2.0, 4.0, 0.2
+
+
+# DefaultAzureCredential's requests to the identity endpoint, bounded too: with the SDK defaults (300 s
+# read timeout, 10 retries) a hung endpoint held a delivery for many minutes.
+DEFAULT_CREDENTIAL_OPTIONS: dict[str, Any] = {
+    "connection_timeout": CONNECT_TIMEOUT,
+    "read_timeout": READ_TIMEOUT,
+    "retry_total": 1,
+    "retry_read": 0,
+    "retry_backoff_factor": RETRY_PAUSE,
+    "retry_backoff_max": 1,
+}
+# Where these are set, DefaultAzureCredential would use them before a managed identity.
+_ENVIRONMENT_CREDENTIALS = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME",
+                            "AZURE_FEDERATED_TOKEN_FILE")  # fmt: skip
+
+
+@functools.cache
+def app_credential(client_id: str | None) -> Any:
+    """The credential of the managed identity `client_id` (None: the system-assigned one) for this worker.
+    A token request that fails or times out raises ClientAuthenticationError within ~8 s at most."""
+    platform = _platform_identity(client_id)
+    if platform is not None:
+        return platform
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id, **DEFAULT_CREDENTIAL_OPTIONS)
+
+
+def _platform_identity(client_id: str | None) -> AppServiceIdentity | None:
+    """App Service's / Azure Functions' identity endpoint; None where DefaultAzureCredential would not pick
+    the managed identity first."""
+    endpoint, secret = os.environ.get("IDENTITY_ENDPOINT"), os.environ.get("IDENTITY_HEADER")
+    if not (endpoint and secret) or any(os.environ.get(name) for name in _ENVIRONMENT_CREDENTIALS):
+        return None
+    return AppServiceIdentity(endpoint, secret, client_id)
 
 
 class AppServiceIdentity:

@@ -8,9 +8,7 @@ user-assigned managed identity. Clients are cached per worker.
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,21 +32,6 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "retry_total": 3,
     "retry_backoff_factor": 0.2,
     "retry_backoff_max": 2,
-}
-
-
-# The credential's requests to the managed-identity endpoint (a local service), bounded for the same
-# reason: with the SDK defaults (300 s read timeout, 10 retries) a hung endpoint held a delivery for many
-# minutes. One retry of a refused connection or a 5xx, none of an answer that did not come in 4 s. A
-# delivery makes at most two token attempts (silences, claim): a hung endpoint costs it ~8 s, a refusing
-# one next to nothing; it fails as "ledger storage unavailable" and Event Grid redelivers.
-IDENTITY_OPTIONS: dict[str, Any] = {
-    "connection_timeout": 2,
-    "read_timeout": 4,
-    "retry_total": 1,
-    "retry_read": 0,
-    "retry_backoff_factor": 0.2,
-    "retry_backoff_max": 1,
 }
 
 
@@ -78,34 +61,9 @@ def _credential(settings: Settings) -> Any:
     client_id = settings.environ.get(f"{settings.storage_connection}__clientId") or settings.environ.get(
         "AZURE_CLIENT_ID"
     )
-    return _identity(client_id)
+    from shared.identity import app_credential
 
-
-@functools.cache
-def _identity(client_id: str | None) -> Any:
-    """One credential per identity and worker, shared by the Table and Blob clients: one token cache."""
-    platform = _platform_identity(client_id)
-    if platform is not None:
-        return platform
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(managed_identity_client_id=client_id, **IDENTITY_OPTIONS)
-
-
-# Where these are set, DefaultAzureCredential would use them before a managed identity.
-_ENVIRONMENT_CREDENTIALS = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME",
-                            "AZURE_FEDERATED_TOKEN_FILE")  # fmt: skip
-
-
-def _platform_identity(client_id: str | None) -> Any:
-    """The managed identity of App Service / Azure Functions (shared/identity.py), which spares a first
-    event azure-identity's imports; None where DefaultAzureCredential would not pick it first."""
-    endpoint, secret = os.environ.get("IDENTITY_ENDPOINT"), os.environ.get("IDENTITY_HEADER")
-    if not (endpoint and secret) or any(os.environ.get(name) for name in _ENVIRONMENT_CREDENTIALS):
-        return None
-    from shared.identity import AppServiceIdentity
-
-    return AppServiceIdentity(endpoint, secret, client_id)
+    return app_credential(client_id)
 
 
 def _cached_client(

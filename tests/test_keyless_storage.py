@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared import storage, tls
+from shared import identity, storage, tls
 from shared.engine import current_engine
 from shared.settings import Settings
 from tests.conftest import load_event
@@ -67,12 +67,12 @@ def keyless_app(
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(storage, "_clients", {})
     monkeypatch.setattr(storage, "_tables", {})
-    monkeypatch.setattr(storage, "_identity", functools.cache(storage._identity.__wrapped__))
+    monkeypatch.setattr(identity, "app_credential", functools.cache(identity.app_credential.__wrapped__))
     monkeypatch.setattr(tls, "_context", None)  # made from SSL_CERT_FILE when first used
     monkeypatch.setattr(http, "_client", None)
     keyless.identity.forget()
     if request.param == "azure-identity":
-        monkeypatch.setattr(storage, "_platform_identity", lambda client_id: None)
+        monkeypatch.setattr(identity, "_platform_identity", lambda client_id: None)
     return app_env
 
 

@@ -30,3 +30,16 @@ def test_table_and_blob_share_one_credential_per_identity() -> None:
     assert blob_service(settings).credential is credential
     other = identity_settings("11111111-0000-0000-0000-000000000003")
     assert table_service(other).credential is not credential  # another identity, another credential
+
+
+def test_email_and_azure_ml_use_the_storage_credential_of_the_same_identity() -> None:
+    from handlers.acs import AcsSettings, email_client
+    from handlers.azureml import _default_credential
+
+    client_id = "11111111-0000-0000-0000-000000000004"
+    credential = table_service(identity_settings(client_id)).credential
+    acs = AcsSettings.from_environ({"ACS_ENDPOINT": "https://contoso.communication.azure.com",
+                                    "AZURE_CLIENT_ID": client_id})  # fmt: skip
+    assert acs is not None
+    assert email_client(acs)._config.authentication_policy._credential is credential
+    assert _default_credential(Settings.from_environ({"AZURE_CLIENT_ID": client_id})) is credential
