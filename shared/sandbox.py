@@ -113,7 +113,7 @@ class BoundedSandbox(SandboxedEnvironment):
             loop.iter = nodes.Filter(loop.iter, _COUNTER_FILTER, [], [], None, None, lineno=loop.iter.lineno)
         return tree
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         for value in (*args, *kwargs.values()):
             _check_size(value)
         return super().call(__context, __obj, *args, **kwargs)
