@@ -465,3 +465,24 @@ def test_key_vault_keeps_soft_delete_without_purge_protection() -> None:
     assert vault["enableSoftDelete"] is True and vault.get("enablePurgeProtection") in (None, False)
     # the preprovision hook purges this environment's soft-deleted vault (docs/deploy.md, Key Vault)
     assert "keyvault" in (REPO_ROOT / "deploy" / "hooks.py").read_text()
+
+
+# ---- against the published type definitions (a vendored subset, see its _source) ---------------------
+
+WEB_TYPES = json.loads((Path(__file__).parent / "bicep_types" / "microsoft.web-2024-11-01.json").read_text())["types"]
+
+
+def test_function_app_sets_only_writable_properties_its_api_version_knows() -> None:
+    (_, _, site), *_ = [x for x in resources_of_type("Microsoft.Web/sites") if not x[2]["existing"]]
+    assert site["api_version"] == "2024-11-01", "the vendored types are for 2024-11-01: update both"
+    properties = config(site)["properties"]
+    for type_name, body in (("SiteProperties", properties), ("SiteConfig", properties["siteConfig"])):
+        known = set(WEB_TYPES[type_name]["writable"])
+        assert set(body) <= known, f"{type_name}: unknown to Microsoft.Web 2024-11-01: {set(body) - known}"
+    assert properties["siteConfig"]["minTlsVersion"] in WEB_TYPES["SiteConfig"]["enums"]["minTlsVersion"]
+
+
+def test_the_type_check_catches_an_unknown_or_read_only_property() -> None:
+    known = set(WEB_TYPES["SiteProperties"]["writable"])
+    assert "defaultHostName" not in known and "httpsOnly" in known
+    assert "ftpsStat" not in set(WEB_TYPES["SiteConfig"]["writable"])
