@@ -1,6 +1,6 @@
 """What every action kind shares: its options, the context it runs in, and how it reports back.
 
-One module per action kind sits beside this one. Each defines an `Action` subclass that validates
+Each action kind (handlers/, listed in handlers/__init__.py) defines an `Action` subclass that validates
 its options when routes.yaml is loaded (so mistakes surface at deploy time, not at 3 a.m.) and
 runs against one event.
 """
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from shared.events import AmlEvent
+from shared.events.model import AmlEvent
 from shared.problems import Problems
 from shared.settings import Settings
 
@@ -90,3 +90,7 @@ class Action(ABC):
 
     @abstractmethod
     def run(self, ctx: ActionContext) -> ActionOutcome: ...
+
+
+# kind -> Action class: what the routes parser builds each action with (handlers.ACTION_KINDS).
+ActionKinds = Mapping[str, type[Action]]

@@ -1,3 +1,62 @@
+"""The composition root: the worker's engine, built once from settings with its stages injected, and
+the two entry points that function_app.py reaches through shared/entry.py.
+
+This is the only module under shared/ that imports handlers/ (lazily, on first use): the routes
+parser gets the action kinds from here, the enricher its workspace reads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shared.events.enrichment import Enrichment
+from shared.events.model import AmlEvent
+from shared.ledger.records import FAILED, LedgerUnavailable
+from shared.noise.gate import Gate
+from shared.pipeline.engine import Engine
+from shared.pipeline.enricher import Enricher
+from shared.routing import routes as routing
+from shared.routing.routes import RoutesError, RouteTable
+from shared.settings import current_settings
+
+
+class DeliveryFailed(RuntimeError):
+    """Raised by a function so that Event Grid redelivers the event."""
+
+
+# ---- the app's routes: the routes parser with this app's action kinds -------------------------------
+
+
+def _kinds() -> Any:
+    from handlers import ACTION_KINDS  # each kind's module loads when a route first names it
+
+    return ACTION_KINDS
+
+
+def load_routes(path: str | Path, environ: Mapping[str, str] | None = None) -> RouteTable:
+    return routing.load_routes(path, environ, kinds=_kinds())
+
+
+def parse_routes(text: str, source: str, environ: Mapping[str, str]) -> RouteTable:
+    return routing.parse_routes(text, source, environ, kinds=_kinds())
+
+
+def routes_for(path: Path, environ: Mapping[str, str]) -> RouteTable:
+    """Routes compiled once per worker and reloaded when the file changes."""
+    return routing.routes_for(path, environ, kinds=_kinds())
+
+
+def _fetch_details(event: AmlEvent) -> Enrichment:
+    from handlers.azureml.workspace_reads import fetch  # azure.ai.ml: not at import time
+
+    return fetch(event)
+
+
+# ---- the worker's engine ------------------------------------------------------------------------------
+
 
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
@@ -8,12 +67,12 @@ def current_engine() -> Engine:
     global _engine
     with _engine_lock:
         if _engine is None:
-            from shared.ledger import TableLedger
+            from shared.ledger.table import TableLedger
 
             settings = current_settings()
             _engine = Engine(
                 settings, lambda: routes_for(settings.routes_file, settings.environ), TableLedger(settings),
-                gate=Gate(settings), enricher=Enricher(settings.enrich_timeout_seconds),
+                gate=Gate(settings), enricher=Enricher(_fetch_details, settings.enrich_timeout_seconds),
             )  # fmt: skip
         return _engine
 
@@ -47,4 +106,4 @@ def dispatch(function: str, raw: Any) -> None:
 
 def flush_digests() -> None:
     """Entry point of the flush_digests timer: deliver every due digest."""
-    flush_due(current_engine())
+    current_engine().flush_due()

@@ -15,13 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scripts.replay import replay_payload
-from shared import engine
-from shared.engine import Engine, current_engine
-from shared.events import AmlEvent, EventRejected, RejectedInput, parse_event, parse_payload
-from shared.routes import load_routes
+from scripts.local_host import replay_payload
+from shared.events.model import AmlEvent, EventRejected
+from shared.events.parse import RejectedInput, parse_event, parse_payload
+from shared.pipeline.engine import Engine
+from shared.pipeline.reports import observe
 from shared.settings import Settings
-from tests.conftest import EVENTS, load_event
+from shared.worker import current_engine, load_routes
+from tests.support.events import EVENTS, load_event
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = [load_event(str(path.relative_to(EVENTS))) for path in sorted(EVENTS.glob("[ec]*/*.json"))]
@@ -102,7 +103,7 @@ routes:
 @pytest.mark.parametrize("name", CORPUS)
 def test_the_functions_record_bad_input_and_handle_the_valid(name, app_env, receiver, functions) -> None:
     app_env(ROUTES, HOOK_URL=receiver.url)
-    with engine.observe() as reports:
+    with observe() as reports:
         replay_payload(CORPUS[name], functions, name)  # raises nothing: rejected is recorded, not raised
     assert reports and {report.status for report in reports} <= {"done", "rejected"}
     rejected = [report for report in reports if report.status == "rejected"]

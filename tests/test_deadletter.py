@@ -12,9 +12,9 @@ from azure.storage.blob import BlobServiceClient
 
 from scripts import replay
 from scripts.deadletter import REPLAYED_METADATA, DeadLetterInfo, DeadLetters
-from shared.ledger import now
+from shared.platform.clock import now
 from shared.settings import current_settings
-from tests.conftest import load_event
+from tests.support.events import load_event
 from tests.support.receiver import Reply
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
@@ -111,8 +111,8 @@ def test_a_blob_is_marked_only_when_every_action_in_it_is_settled(
 def test_a_blob_with_an_event_still_in_progress_elsewhere_is_not_marked(
     app_env, azurite, container, receiver, capsys
 ) -> None:
-    from shared.engine import current_engine
-    from shared.ledger import LedgerRecord
+    from shared.ledger.records import LedgerRecord
+    from shared.worker import current_engine
 
     app_env(ROUTES, HOOK_URL=receiver.url)
     put(azurite, container, "busy.json", EVENT_GRID_DEAD)
@@ -138,7 +138,7 @@ def test_dry_run_neither_acts_nor_marks(app_env, azurite, container, receiver, c
 
 
 def test_unreadable_dead_letters_are_recorded_as_rejected_and_marked(app_env, azurite, container, capsys) -> None:
-    from shared.engine import current_engine
+    from shared.worker import current_engine
 
     app_env(ROUTES, HOOK_URL="http://127.0.0.1:9")
     client = BlobServiceClient.from_connection_string(azurite).get_container_client(container)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from handlers.email_message import id_for
+from handlers.email.message import id_for
 from scripts import validate_routes
-from shared.engine import current_engine
-from tests.conftest import load_event
+from shared.worker import current_engine
 from tests.support.acs_fake import ACCESS_KEY, AcsFake, SendReply
+from tests.support.events import load_event
 
 SENDER = "DoNotReply@example.azurecomm.net"
 KEY = "{id}/failed-runs/0"

@@ -9,11 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from scripts.replay import binding_for
-from shared import engine
-from shared.engine import current_engine
-from shared.ledger import RUNNING, LedgerRecord, now
-from tests.conftest import load_event
+from scripts.local_host import binding_for
+from shared import worker
+from shared.ledger.records import RUNNING, LedgerRecord
+from shared.pipeline.reports import observe
+from shared.platform.clock import now
+from shared.worker import current_engine
+from tests.support.events import load_event
 from tests.support.ledger_calls import ledger_calls
 from tests.support.receiver import Reply
 
@@ -68,7 +70,7 @@ def test_the_same_event_delivered_twice_at_once_reaches_the_receiver_once(app_en
         except Exception as error:
             errors.append(error)
 
-    with engine.observe() as reports:
+    with observe() as reports:
         threads = [threading.Thread(target=deliver_once) for _ in range(2)]
         for thread in threads:
             thread.start()
@@ -79,7 +81,7 @@ def test_the_same_event_delivered_twice_at_once_reaches_the_receiver_once(app_en
     # A delivery that found an action in progress asks Event Grid to come back and confirm it finished
     # (each delivery may have won one of the two actions, so both may ask).
     assert errors
-    assert all(isinstance(e, engine.DeliveryFailed) and "in progress in another delivery" in str(e) for e in errors)
+    assert all(isinstance(e, worker.DeliveryFailed) and "in progress in another delivery" in str(e) for e in errors)
 
 
 def test_a_failed_action_makes_the_function_raise_and_redelivery_completes_it(app_env, receiver, deliver) -> None:
@@ -168,7 +170,7 @@ def test_a_log_action_delivered_many_times_at_once_logs_once(app_env, functions,
     def deliver_once() -> None:
         functions["run_events"](binding_for(FAILED_RUN))
 
-    with caplog.at_level("INFO"), engine.observe() as reports:
+    with caplog.at_level("INFO"), observe() as reports:
         threads = [threading.Thread(target=deliver_once) for _ in range(8)]
         for thread in threads:
             thread.start()

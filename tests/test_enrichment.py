@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.engine import current_engine
-from shared.routes import RoutesError, parse_routes
-from tests.conftest import load_event
+from shared.routing.routes import RoutesError
+from shared.worker import current_engine, parse_routes
 from tests.support.azureml_fake import AzureMLFake
+from tests.support.events import load_event
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
 MODEL = load_event("eventgrid/model_registered.json")

@@ -8,19 +8,17 @@ from datetime import UTC, datetime
 import azure.functions as func
 import pytest
 
-from scripts.replay import binding_for
-from shared.events import (
+from scripts.local_host import binding_for
+from shared.events.model import (
     DatasetDriftDetected,
     EventRejected,
     ModelDeployed,
     ModelRegistered,
-    RejectedInput,
     RunCompleted,
     RunStatusChanged,
-    parse_event,
-    parse_payload,
 )
-from tests.conftest import EVENTS, load_event
+from shared.events.parse import RejectedInput, parse_event, parse_payload
+from tests.support.events import EVENTS, load_event
 
 SAMPLES = {
     "run_completed": RunCompleted,

@@ -22,21 +22,29 @@ import yaml
 from azure.core.exceptions import ServiceRequestError, ServiceResponseTimeoutError
 from azure.core.rest import HttpRequest
 
-from shared import tls, yamlsource
-from shared.table_transport import TableTransport
+from shared.platform import tls
+from shared.platform.table_transport import TableTransport
+from shared.routing import yamlsource
 from tests.support.fresh_worker import NEVER_HERE, PLAIN_ROUTES, first_event
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # Loaded on first use only: by routes with `group:` (digests) or `mute:` (mute windows, zoneinfo).
-GROUP_AND_MUTE_MODULES = {"shared.digests", "shared.digest_event", "shared.mutes", "zoneinfo"}
+GROUP_AND_MUTE_MODULES = {"shared.noise.digests", "shared.events.digest", "shared.routing.mutes", "zoneinfo"}
 
 
 def test_a_first_event_loads_no_group_mute_template_or_requests_module(azurite: str, tmp_path: Path) -> None:
     seen = first_event(azurite, tmp_path, PLAIN_ROUTES)
     assert seen["outcomes"] == ["action done"]
     modules = set(seen["modules"])
-    assert {"shared.engine", "shared.gate", "shared.silences", "httpx", "azure.data.tables"} <= modules
+    assert {
+        "shared.worker",
+        "shared.pipeline.engine",
+        "shared.noise.gate",
+        "shared.noise.silences",
+        "httpx",
+        "azure.data.tables",
+    } <= modules
     assert not modules & (GROUP_AND_MUTE_MODULES | NEVER_HERE)
 
 
@@ -61,7 +69,7 @@ routes:
 
 
 def test_a_worker_loads_the_ca_certificates_once_for_all_its_clients(monkeypatch: pytest.MonkeyPatch) -> None:
-    from handlers import http
+    from handlers.common import http
 
     loads: list[int] = []
     real = ssl.create_default_context
@@ -128,7 +136,7 @@ def test_a_syntax_error_is_worded_by_the_python_parser() -> None:
 
 
 def test_the_worker_s_table_clients_send_through_the_httpx_transport(azurite: str, monkeypatch) -> None:
-    from shared import storage
+    from shared.platform import storage
     from shared.settings import Settings
 
     monkeypatch.setattr(storage, "_clients", {})
@@ -141,11 +149,11 @@ def test_storage_falls_back_to_the_sdk_transport_when_azure_core_moves_what_ours
 ) -> None:
     from azure.core.pipeline.transport import RequestsTransport
 
-    from shared import storage
+    from shared.platform import storage
     from shared.settings import Settings
 
     monkeypatch.setattr(storage, "_clients", {})
-    monkeypatch.setitem(sys.modules, "shared.table_transport", None)  # its import now raises ImportError
+    monkeypatch.setitem(sys.modules, "shared.platform.table_transport", None)  # its import now raises ImportError
     service = storage.table_service(Settings.from_environ({"AzureWebJobsStorage": azurite}))
     assert isinstance(service._client._client._pipeline._transport, RequestsTransport)
     assert "falls back to the SDK's default HTTP transport" in caplog.text

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.catalog import FUNCTION_EVENT_TYPES
+from shared.events.catalog import FUNCTION_EVENT_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 

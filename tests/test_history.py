@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from scripts import history
-from shared.engine import current_engine
-from shared.ledger import now
-from tests.conftest import load_event
+from shared.platform.clock import now
+from shared.worker import current_engine
+from tests.support.events import load_event
 from tests.support.receiver import Reply
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
@@ -87,7 +87,7 @@ def test_json_lines_carry_the_error_and_attempts(delivered, capsys) -> None:
 
 
 def test_a_claim_left_by_a_dead_worker_is_called_out(app_env) -> None:
-    from shared.ledger import LedgerRecord
+    from shared.ledger.records import LedgerRecord
 
     app_env(ROUTES, HOOK_URL="http://127.0.0.1:9")
     current_engine().ledger.claim(LedgerRecord("evt-dead", "r", 0, "webhook", "h", ""), lease_seconds=0)

@@ -21,10 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared import identity, storage, tls
-from shared.engine import current_engine
+from shared.platform import identity, storage, tls
 from shared.settings import Settings
-from tests.conftest import load_event
+from shared.worker import current_engine
+from tests.support.events import load_event
 from tests.support.fresh_worker import NEVER_HERE, PLAIN_ROUTES, first_event
 from tests.support.identity_endpoint import API_VERSION, TokenRequest, unsigned_jwt
 from tests.support.keyless import CLIENT_ID, KeylessStorage
@@ -60,7 +60,7 @@ def keyless_app(
     in a worker that has built no storage client, credential or TLS context yet (all restored after).
     Tokens come from the app's own App Service identity client (shared/identity.py), or from
     azure-identity's DefaultAzureCredential, which the app uses where that client does not apply."""
-    from handlers import http
+    from handlers.common import http
 
     monkeypatch.delenv("AzureWebJobsStorage")
     for name, value in keyless.app_settings().items():
@@ -170,7 +170,7 @@ def test_the_platform_identity_reuses_a_token_until_near_its_expiry_and_names_a_
 ) -> None:
     from azure.core.exceptions import ClientAuthenticationError
 
-    from shared.identity import REFRESH_BEFORE_SECONDS, AppServiceIdentity
+    from shared.platform.identity import REFRESH_BEFORE_SECONDS, AppServiceIdentity
 
     keyless.identity.forget()
     settings = keyless.identity.settings()

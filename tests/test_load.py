@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from scripts.replay import binding_for, function_for
-from shared.engine import DeliveryFailed, current_engine
-from tests.conftest import load_event
+from scripts.local_host import binding_for, function_for
+from shared.worker import DeliveryFailed, current_engine
+from tests.support.events import load_event
 from tests.support.receiver import Receiver
 
 EVENTS = 1_000

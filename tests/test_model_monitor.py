@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from handlers.notice import Notice
-from shared.events import ModelMonitorDrift, parse_event
-from shared.monitoring import BREACH_TAG, derived_events
-from shared.routes import parse_routes
-from tests.conftest import load_event
+from handlers.common.notice import Notice
+from shared.events.model import ModelMonitorDrift
+from shared.events.monitoring import BREACH_TAG, derived_events
+from shared.events.parse import parse_event
+from shared.worker import parse_routes
+from tests.support.events import load_event
 from tests.test_enrichment import readme_route
 from tests.test_replay import EVENTS, lines, replay
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from scripts import silence as silence_cli
-from shared import engine
-from shared.engine import current_engine
-from shared.ledger import GROUPED
-from shared.ledger import now as ledger_now
-from shared.mutes import parse_mutes
-from shared.routes import RoutesError, parse_routes
-from tests.conftest import load_event
+from shared import worker
+from shared.ledger.records import GROUPED
+from shared.pipeline.reports import observe
+from shared.platform.clock import now as ledger_now
+from shared.routing.mutes import parse_mutes
+from shared.routing.routes import RoutesError
+from shared.worker import current_engine, parse_routes
+from tests.support.events import load_event
 from tests.support.ledger_calls import ledger_calls
 from tests.support.receiver import Reply
 
@@ -69,7 +70,7 @@ def later(monkeypatch: pytest.MonkeyPatch):
     """`later(seconds)`: the digest store's clock moves on, so groups come due without waiting."""
 
     def move(seconds: float) -> None:
-        monkeypatch.setattr("shared.digests.now", lambda: ledger_now() + timedelta(seconds=seconds))
+        monkeypatch.setattr("shared.noise.digests.now", lambda: ledger_now() + timedelta(seconds=seconds))
 
     return move
 
@@ -80,7 +81,7 @@ def test_a_failed_sweep_becomes_one_digest_per_group_with_every_member_listed_an
 ) -> None:
     noise_env(DIGEST_ROUTE, HOOK_URL=receiver.url)
     events = [failed_run("sweep-a", n) for n in range(120)] + [failed_run("sweep-b", n) for n in range(80)]
-    with engine.observe() as reports:
+    with observe() as reports:
         deliveries = [deliver("run_events", event) for event in events]
         assert all(delivery.error is None for delivery in deliveries)
         # The 100th event of sweep-a filled its group: that digest went at once, with the oldest 100.
@@ -127,13 +128,13 @@ def test_a_group_survives_a_worker_restart_and_its_digest_goes_once(
     noise_env(DIGEST_ROUTE, HOOK_URL=receiver.url)
     first, second, third = (failed_run("sweep-c", n) for n in range(3))
     assert deliver("run_events", first).statuses() == [GROUPED, GROUPED]
-    engine.use_engine(None)  # a new worker: nothing of the group is in memory
+    worker.use_engine(None)  # a new worker: nothing of the group is in memory
     assert deliver("run_events", second).statuses() == [GROUPED, GROUPED]
     assert deliver("run_events", first).statuses() == ["skipped", "skipped"]  # a redelivery adds nothing
-    engine.use_engine(None)
+    worker.use_engine(None)
     deliver("run_events", third)
     later(121)
-    engine.use_engine(None)
+    worker.use_engine(None)
     flush(functions)
     flush(functions)
     (request,) = receiver.requests
@@ -154,14 +155,14 @@ def test_a_digest_whose_action_failed_is_retried_without_resending_what_succeede
     receiver.script(Reply(status=500))
     deliver("run_events", failed_run("sweep-d", 1))
     later(121)
-    with engine.observe() as reports:
+    with observe() as reports:
         flush(functions)
     assert sorted(r.status for r in reports) == ["done", "failed"]  # the email went, the webhook did not
-    with engine.observe() as reports:
+    with observe() as reports:
         flush(functions)
     assert reports == []  # tried again a minute later, not at once
     later(121 + 61)
-    with engine.observe() as reports:
+    with observe() as reports:
         flush(functions)
     assert sorted((r.action, r.status) for r in reports) == [("email", "skipped"), ("webhook", "done")]
     assert len(receiver.requests) == 2
@@ -292,11 +293,11 @@ def test_bad_noise_options_are_all_reported_with_their_lines() -> None:
 
 
 def test_teams_and_slack_list_every_member_of_a_digest_within_their_limits() -> None:
-    from handlers.notice import Notice
+    from handlers.common.notice import Notice
     from handlers.slack import slack_message
     from handlers.teams import adaptive_card
-    from shared.digest_event import DigestEvent
-    from shared.events import parse_event
+    from shared.events.digest import DigestEvent
+    from shared.events.parse import parse_event
 
     members = [parse_event(failed_run("sweep-[x]", n)) for n in range(200)]
     notice = Notice.of(DigestEvent.of("digest:r:1:0", "r", (("data.ExperimentName", "sweep-[x]"),), members))

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from handlers.azureml import EVENT_TAG, LEDGER_TAG, ROUTE_TAG, job_name_for
+from handlers.azureml.common import EVENT_TAG, LEDGER_TAG, ROUTE_TAG, job_name_for
 from scripts import validate_routes
-from scripts.replay import binding_for
-from shared import engine
-from shared.engine import current_engine
-from shared.routes import RoutesError, load_routes
+from scripts.local_host import binding_for
+from shared.pipeline.reports import observe
+from shared.routing.routes import RoutesError
 from shared.settings import APP_ROOT
-from tests.conftest import load_event
+from shared.worker import current_engine, load_routes
 from tests.support.azureml_fake import AzureMLFake
+from tests.support.events import load_event
 
 DRIFT = load_event("eventgrid/dataset_drift_detected.json")
 WORKSPACE_PATH = (
@@ -289,7 +289,7 @@ def test_max_per_day_holds_under_concurrent_deliveries(aml, fake, functions) -> 
         except Exception as error:
             errors.append(error)
 
-    with engine.observe() as reports:
+    with observe() as reports:
         threads = [threading.Thread(target=deliver_once, args=(event,)) for event in events]
         for thread in threads:
             thread.start()

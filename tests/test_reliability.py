@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from scripts import azurite as azurite_tool
-from scripts.replay import binding_for
-from shared import engine
-from shared.engine import current_engine
-from tests.conftest import load_event
+from scripts.local_host import binding_for
+from shared import worker
+from shared.pipeline.reports import observe
+from shared.worker import current_engine
+from tests.support.events import load_event
 from tests.support.receiver import Reply
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,7 +164,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, {root!r})
-    from scripts.replay import binding_for, indexed_functions
+    from scripts.local_host import binding_for, indexed_functions
     import json
     indexed_functions()["run_events"](binding_for(json.loads(sys.argv[1])))
     """
@@ -210,15 +211,15 @@ def test_fifty_concurrent_deliveries_of_one_event_send_one_message(app_env, rece
     receiver.default = Reply(delay=0.3)
     start = threading.Barrier(50)
 
-    def deliver_once() -> engine.DeliveryFailed | None:
+    def deliver_once() -> worker.DeliveryFailed | None:
         start.wait()
         try:
             functions["run_events"](binding_for(FAILED_RUN))
-        except engine.DeliveryFailed as error:
+        except worker.DeliveryFailed as error:
             return error
         return None
 
-    with engine.observe() as reports, ThreadPoolExecutor(max_workers=50) as pool:
+    with observe() as reports, ThreadPoolExecutor(max_workers=50) as pool:
         outcomes = list(pool.map(lambda _: deliver_once(), range(50)))
     assert len(receiver.requests) == 1
     statuses = sorted(r.status for r in reports)
@@ -290,7 +291,7 @@ def test_the_kusto_queries_read_the_fields_the_log_line_has() -> None:
     """docs/kusto.md selects outcome lines by their first word and reads dimensions by name."""
     import re
 
-    from shared.engine import OUTCOME_MESSAGE, ActionReport
+    from shared.pipeline.reports import OUTCOME_MESSAGE, ActionReport
 
     text = (ROOT / "docs" / "kusto.md").read_text()
     assert f'where message startswith "{OUTCOME_MESSAGE} "' in text

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.events import parse_event
-from shared.routes import RoutesError, load_routes, parse_routes
-from tests.conftest import load_event
+from shared.events.parse import parse_event
+from shared.routing.routes import RoutesError
+from shared.worker import load_routes, parse_routes
+from tests.support.events import load_event
 
 ROOT = Path(__file__).resolve().parent.parent
 FAILED = parse_event(load_event("eventgrid/run_status_changed_failed.json"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from shared.platform.storage import blob_service, table_service
 from shared.settings import Settings
-from shared.storage import blob_service, table_service
 
 
 def identity_settings(client_id: str) -> Settings:
@@ -33,8 +33,8 @@ def test_table_and_blob_share_one_credential_per_identity() -> None:
 
 
 def test_email_and_azure_ml_use_the_storage_credential_of_the_same_identity() -> None:
-    from handlers.acs import AcsSettings, email_client
-    from handlers.azureml import _default_credential
+    from handlers.azureml.common import _default_credential
+    from handlers.email.acs import AcsSettings, email_client
 
     client_id = "11111111-0000-0000-0000-000000000004"
     credential = table_service(identity_settings(client_id)).credential

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from tests.conftest import load_event
+from tests.support.events import load_event
 
 # A run whose name and tag try to inject a link and a channel-wide mention.
 HOSTILE_RUN = copy.deepcopy(load_event("eventgrid/run_status_changed_failed.json"))

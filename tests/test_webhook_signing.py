@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from scripts import validate_routes
-from tests.conftest import load_event
+from tests.support.events import load_event
 from tests.support.receiver import Reply
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")

@@ -20,11 +20,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from handlers.azureml import AzureMLAction, JobExists, azure_call, outcome, parse_experiment
-from handlers.base import ActionContext, ActionOutcome
-from handlers.job_inputs import DataInput, JobInputs
+from handlers.azureml.common import AzureMLAction, JobExists, azure_call, outcome, parse_experiment
+from handlers.azureml.job_inputs import DataInput, JobInputs
+from shared.actions import ActionContext, ActionOutcome
+from shared.events.workspace import Workspace
 from shared.problems import Problems
-from shared.workspace import Workspace
 
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")  # azure.ai.ml EndpointConfigurations
 _LITERAL_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}

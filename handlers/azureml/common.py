@@ -21,12 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome, ActionSkipped
-from handlers.guardrails import Guardrails, Reservation, store_for
+from handlers.azureml.guardrails import Guardrails
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, ActionSkipped
+from shared.events.workspace import Workspace
+from shared.noise.counters import Reservation, store_for
 from shared.problems import Problems
 from shared.settings import Settings
 from shared.templates import TemplateProblem, render, template_context
-from shared.workspace import Workspace
 
 # Tags on every job the app starts: find them in studio, and `skip_if_running` finds them by route.
 ROUTE_TAG, EVENT_TAG, LEDGER_TAG = "aml_events.route", "aml_events.event_id", "aml_events.ledger_key"
@@ -111,7 +112,7 @@ def ml_client(workspace: Workspace, settings: Settings) -> Any:
 
 
 def _default_credential(settings: Settings) -> Any:
-    from shared.identity import app_credential
+    from shared.platform.identity import app_credential
 
     return app_credential(settings.environ.get("AZURE_CLIENT_ID"))
 

@@ -1,34 +1,23 @@
 """Guardrails for actions that start compute: an event storm must not become a compute bill.
 
-`cooldown` (with `key`) and `max_per_day` are counted in Azure Table Storage (the ledger's account),
-in one partition per route action: a row per cooldown key and a row per UTC day. Both rows are
-read, judged and written back in ONE entity-group transaction guarded by their etags (or by
-insert-if-absent), so two deliveries of different events racing for the last slot cannot both
-win: the loser's transaction fails, it reads again and is skipped. A reservation remembers the
-ledger key that holds it, so the redelivery of the same event passes its own reservation instead
-of being stopped by it. `skip_if_running` asks Azure ML itself (see handlers/azureml.py).
+The options are parsed here; `cooldown` (with `key`) and `max_per_day` are counted in Azure Table
+Storage by shared/noise/counters.py (the gate's `repeat_interval` uses the same counters).
+`skip_if_running` asks Azure ML itself (see handlers/azureml/common.py).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import jinja2
 
-from handlers.base import ActionSkipped
-from shared.durations import parse_duration
-from shared.ledger import now, table_key
 from shared.problems import Problems
-from shared.settings import Settings
+from shared.routing.durations import parse_duration
 from shared.templates import TemplateProblem, compile_checked
 
 MAX_PER_DAY_LIMIT = 500  # holders of a day are kept in one entity property (64 KiB)
-_RESERVE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from handlers.azureml import (
+from handlers.azureml.common import (
     ROUTE_TAG,
     AzureMLAction,
     JobExists,
@@ -30,12 +30,12 @@ from handlers.azureml import (
     outcome,
     parse_experiment,
 )
-from handlers.base import ActionContext, ActionFailed, ActionOutcome
-from handlers.job_inputs import DataInput, JobInputs
+from handlers.azureml.job_inputs import DataInput, JobInputs
+from shared.actions import ActionContext, ActionFailed, ActionOutcome
+from shared.events.workspace import Workspace
 from shared.problems import Problems
 from shared.settings import APP_ROOT
 from shared.templates import TemplateProblem, compile_checked, render, template_context
-from shared.workspace import Workspace
 
 
 class PipelineAction(AzureMLAction):

@@ -19,10 +19,10 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from handlers.azureml import AzureMLAction, JobExists, azure_call, first_active, outcome
-from handlers.base import ActionContext, ActionFailed, ActionOutcome
+from handlers.azureml.common import AzureMLAction, JobExists, azure_call, first_active, outcome
+from shared.actions import ActionContext, ActionFailed, ActionOutcome
+from shared.events.workspace import Workspace
 from shared.problems import Problems
-from shared.workspace import Workspace
 
 SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
 

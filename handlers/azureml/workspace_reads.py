@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from handlers.azureml import current_connection, first_line, ml_client, workspace_credential
-from shared.enrichment import Enrichment, duration_text
-from shared.events import AmlEvent
+from handlers.azureml.common import current_connection, first_line, ml_client, workspace_credential
+from shared.events.enrichment import Enrichment, duration_text
+from shared.events.model import AmlEvent
+from shared.events.workspace import Workspace
 from shared.settings import Settings, current_settings
-from shared.workspace import Workspace
 
 ARM_RESOURCE = "https://management.azure.com/"
 REQUEST_TIMEOUT_SECONDS = 10.0  # the caller bounds the whole fetch more tightly; this stops leaks

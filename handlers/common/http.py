@@ -15,9 +15,9 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from handlers.base import Action, ActionContext, ActionFailed
+from shared.actions import Action, ActionContext, ActionFailed
+from shared.platform.tls import tls_context
 from shared.problems import Problems
-from shared.tls import tls_context
 
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from shared.events import AmlEvent
+from shared.events.model import AmlEvent
 
 # Statuses of events that are not runs.
 _STATUS_BY_TYPE = {

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from handlers.base import ActionFailed
-from handlers.http import RETRYABLE_STATUS, retry_after_seconds
+from handlers.common.http import RETRYABLE_STATUS, retry_after_seconds
+from shared.actions import ActionFailed
 
 if TYPE_CHECKING:
     from azure.communication.email import EmailClient
@@ -79,7 +79,7 @@ def _build_client(settings: AcsSettings) -> EmailClient:
         from azure.core.credentials import AzureKeyCredential
 
         return EmailClient(settings.endpoint, AzureKeyCredential(settings.access_key), **options)
-    from shared.identity import app_credential
+    from shared.platform.identity import app_credential
 
     return EmailClient(settings.endpoint, app_credential(settings.client_id or None), **options)
 

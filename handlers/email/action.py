@@ -14,11 +14,11 @@ from typing import ClassVar
 
 import jinja2
 
-from handlers import acs, outbox
-from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome
-from handlers.email_message import Mailbox, OutgoingEmail, Recipients, id_for
-from handlers.email_templates import DEFAULT_TEMPLATE, DIGEST_TEMPLATE, EmailTemplate
-from shared.digest_event import DigestEvent
+from handlers.email import acs, outbox
+from handlers.email.message import Mailbox, OutgoingEmail, Recipients, id_for
+from handlers.email.templates import DEFAULT_TEMPLATE, DIGEST_TEMPLATE, EmailTemplate
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
+from shared.events.digest import DigestEvent
 from shared.problems import Problems
 from shared.templates import TemplateProblem, check_template, compile_template
 

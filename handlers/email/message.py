@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
-from handlers.email_templates import EmailContent
+from handlers.email.templates import EmailContent
 
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 # One namespace for every id derived from a ledger key (operation ids, Message-IDs).

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from handlers.email_message import OutgoingEmail, id_for
+from handlers.email.message import OutgoingEmail, id_for
 from shared.settings import APP_ROOT
 
 DEFAULT_OUTBOX = "outbox"

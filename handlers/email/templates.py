@@ -16,8 +16,8 @@ from typing import Any
 
 import jinja2
 
-from handlers.notice import Notice
-from shared.events import AmlEvent
+from handlers.common.notice import Notice
+from shared.events.model import AmlEvent
 from shared.settings import APP_ROOT
 from shared.templates import TemplateProblem, example_events, file_environment, load_template, render, template_context
 

@@ -11,12 +11,13 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from handlers import http, signing
-from handlers.base import ActionContext, ActionOutcome
+from handlers.common import http
+from handlers.webhook import signing
+from shared.actions import ActionContext, ActionOutcome
 from shared.problems import Problems
 
 if TYPE_CHECKING:
-    from handlers.json_body import JsonBodyTemplate
+    from handlers.webhook.json_body import JsonBodyTemplate
 
 # Headers the action sets itself; `headers:` may not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "idempotency-key"}) | signing.SIGNATURE_HEADERS
@@ -73,7 +74,7 @@ class WebhookAction(http.PostAction):
         if not isinstance(source, str):
             problems.add(line, "webhook: body must be a template string producing JSON (use |tojson for values)")
             return None
-        from handlers.json_body import JsonBodyTemplate  # Jinja2 loads only for routes that use `body:`
+        from handlers.webhook.json_body import JsonBodyTemplate  # Jinja2 loads only for routes that use `body:`
 
         return JsonBodyTemplate.compile(source, self.event_types, problems, line)
 

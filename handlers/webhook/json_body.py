@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import jinja2
 
-from shared.events import AmlEvent
+from shared.events.model import AmlEvent
 from shared.problems import Problems
 from shared.templates import (
     TemplateProblem,

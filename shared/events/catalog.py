@@ -1,4 +1,4 @@
-"""Which function takes which Azure ML event types, read from functions.json (infra reads it too)."""
+"""Which function takes which Azure ML event types, read from shared/functions.json."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 EVENT_TYPE_PREFIX = "Microsoft.MachineLearningServices."
 
-_CATALOG_FILE = Path(__file__).with_name("functions.json")
+# shared/functions.json: infra/ reads it too (loadJsonContent), so it stays at that path.
+_CATALOG_FILE = Path(__file__).resolve().parent.parent / "functions.json"
 
 
 def _load() -> dict[str, tuple[str, ...]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from shared.events import AmlEvent
+from shared.events.model import AmlEvent
 
 DIGEST_PREFIX = "digest:"
 

@@ -17,17 +17,12 @@ Three promises, because an alert matters more than its decoration:
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.events import AmlEvent, get_ci
+from shared.events.model import AmlEvent, get_ci
 
 logger = logging.getLogger("aml_events")
 

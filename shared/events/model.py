@@ -9,14 +9,13 @@ redelivered by Event Grid for 24 hours).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from shared.catalog import FUNCTION_FOR_EVENT_TYPE, full_event_type, short_event_type
-from shared.workspace import Workspace
+from shared.events.catalog import FUNCTION_FOR_EVENT_TYPE, short_event_type
+from shared.events.workspace import Workspace
 
 # AML run-history statuses in their documented spelling (azure-ai-ml JobStatus).
 RUN_STATUSES = (

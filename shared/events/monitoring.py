@@ -22,8 +22,9 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from shared.catalog import full_event_type
-from shared.events import MODEL_MONITOR_SOURCE, AmlEvent, RunStatusChanged, get_ci, parse_event
+from shared.events.catalog import full_event_type
+from shared.events.model import MODEL_MONITOR_SOURCE, AmlEvent, RunStatusChanged, get_ci
+from shared.events.parse import parse_event
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.events.model import EVENT_CLASSES, RUN_STATUSES, AmlEvent, EventRejected, get_ci
+from shared.events.catalog import full_event_type
+from shared.events.model import (
+    EVENT_CLASSES,
+    MODEL_MONITOR_SOURCE,
+    RUN_STATUSES,
+    AmlEvent,
+    DatasetDriftDetected,
+    EventRejected,
+    ModelMonitorDrift,
+    get_ci,
+)
+from shared.events.workspace import Workspace
 
 _RUN_STATUS_BY_LOWER = {status.lower(): status for status in RUN_STATUSES} | {"cancelled": "Canceled"}
 

@@ -4,40 +4,42 @@ Event Grid delivers at least once, sometimes twice at the same moment. Claiming 
 insert-if-absent makes the first worker the only one to act; the outcome written after acting lets a
 redelivery skip what is done and retry what failed; a lease lets a claim left by a dead worker be
 taken over. An outcome known before acting (a held action, a `log` line) is written by the claiming
-insert itself (`settle`): one write instead of two. `Ledger` is the interface; `TableLedger` (Azure
-Table Storage, Azurite locally) is the implementation.
+insert itself (`settle`): one write instead of two. `Ledger` (shared/ledger/records.py) is the
+interface; `TableLedger` (Azure Table Storage, Azurite locally) is the implementation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from shared.ledger.records import (
+    FINAL_STATUSES,
+    RUNNING,
+    WORKER_ID,
+    AlreadyHandled,
+    Claim,
+    LedgerRecord,
+    LedgerUnavailable,
+    RejectedRecord,
+)
+from shared.platform.clock import now
+from shared.platform.storage import insert_entity
+from shared.platform.tables import storable_entity, table_key
 from shared.settings import Settings
-from shared.storage import insert_entity
 
-# Statuses a record can have. `running` is a live claim; `done`, `skipped` and `grouped` (held for a
-# digest, shared/digests.py) are final.
-RUNNING, DONE, SKIPPED, FAILED, GROUPED = "running", "done", "skipped", "failed", "grouped"
-FINAL_STATUSES = (DONE, SKIPPED, GROUPED)
-
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 _MAX_TEXT = 16_000  # Table Storage allows 64 KiB per string property; keep well inside it
-_FORBIDDEN_KEY_CHARS = str.maketrans({c: f"%{ord(c):02X}" for c in "/\\#?%\t\n\r"})
 
 
 class TableLedger:
     def __init__(self, settings: Settings) -> None:
         from azure.core.exceptions import AzureError
 
-        from shared.storage import StorageNotConfigured, table_service
+        from shared.platform.storage import StorageNotConfigured, table_service
 
         self._azure_error = AzureError
         self.settings = settings
@@ -156,7 +158,7 @@ class TableLedger:
         """Add to a settled record what happened later (a grouped event: the digest it went into)."""
         entity = {"PartitionKey": table_key(event_id), "RowKey": table_key(f"{route}|{position:03d}"),
                   "detail": detail[:_MAX_TEXT], "extra": json.dumps(extra, default=str)[:_MAX_TEXT]}  # fmt: skip
-        self._call("annotating a record", self.table.update_entity, _storable_entity(entity), mode="merge")
+        self._call("annotating a record", self.table.update_entity, storable_entity(entity), mode="merge")
 
     def record_rejection(
         self, function: str, reason: str, raw: Any, event_id: str | None, event_type: str | None = None
@@ -184,13 +186,13 @@ class TableLedger:
             "payload_blob": blob,
             "received": received,
         }
-        self._call("recording a rejected event", self.rejected.upsert_entity, _storable_entity(entity))
+        self._call("recording a rejected event", self.rejected.upsert_entity, storable_entity(entity))
         return row
 
     def _upload_rejected(self, name: str, payload: bytes) -> None:
         from azure.core.exceptions import ResourceExistsError
 
-        from shared.storage import blob_service
+        from shared.platform.storage import blob_service
 
         container = blob_service(self.settings).get_container_client(self.settings.rejected_container)
         try:
@@ -208,7 +210,7 @@ class TableLedger:
         """The whole payload of a rejected input, as it arrived."""
         if not rejection.payload_blob:
             return rejection.payload.encode("utf-8")
-        from shared.storage import blob_service
+        from shared.platform.storage import blob_service
 
         container = blob_service(self.settings).get_container_client(self.settings.rejected_container)
         return self._call(
@@ -293,7 +295,7 @@ def _to_entity(record: LedgerRecord) -> dict[str, Any]:
     for name in ("created", "updated", "lease_until"):
         if getattr(record, name) is not None:
             entity[name] = getattr(record, name)
-    return _storable_entity(entity)
+    return storable_entity(entity)
 
 
 def _from_entity(entity: Any) -> LedgerRecord:

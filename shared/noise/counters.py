@@ -1,3 +1,31 @@
+"""Counters in Azure Table Storage (the ledger's account): the guardrails of actions that start
+compute (`cooldown` with `key`, `max_per_day`: handlers/azureml/guardrails.py) and the gate's
+`repeat_interval`.
+
+Counts live in one partition per route action: a row per cooldown key and a row per UTC day. Both
+rows are read, judged and written back in ONE entity-group transaction guarded by their etags (or
+by insert-if-absent), so two deliveries of different events racing for the last slot cannot both
+win: the loser's transaction fails, it reads again and is skipped. A reservation remembers the
+ledger key that holds it, so the redelivery of the same event passes its own reservation instead
+of being stopped by it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.actions import ActionSkipped
+from shared.platform.clock import now
+from shared.platform.tables import table_key
+from shared.settings import Settings
+
+_RESERVE_ATTEMPTS = 8
+
+
 @dataclass
 class Reservation:
     """The rows a start was counted in; released again if the start fails for good."""
@@ -13,7 +41,7 @@ class Reservation:
 
 class GuardrailStore:
     def __init__(self, settings: Settings) -> None:
-        from shared.storage import table_service
+        from shared.platform.storage import table_service
 
         self.table = table_service(settings).get_table_client(settings.guardrail_table)
         self._created = False

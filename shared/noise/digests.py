@@ -26,13 +26,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.conditions import event_view, resolve
-from shared.digest_event import DIGEST_PREFIX, DigestEvent
-from shared.events import AmlEvent, EventRejected, parse_event
-from shared.ledger import LedgerUnavailable, now, table_key
-from shared.noise import GroupSpec
+from shared.events.digest import DIGEST_PREFIX, DigestEvent
+from shared.events.model import AmlEvent, EventRejected
+from shared.events.parse import parse_event
+from shared.ledger.records import LedgerUnavailable
+from shared.platform.clock import now
+from shared.platform.storage import insert_entity
+from shared.platform.tables import table_key
+from shared.routing.conditions import event_view, resolve
+from shared.routing.noise_options import GroupSpec
 from shared.settings import Settings
-from shared.storage import insert_entity
 
 logger = logging.getLogger("aml_events")
 
@@ -75,7 +78,7 @@ class DigestStore:
 
     @property
     def table(self) -> Any:
-        from shared.storage import existing_table
+        from shared.platform.storage import existing_table
 
         return existing_table(self.settings, self.settings.digest_table)
 

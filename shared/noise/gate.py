@@ -13,17 +13,18 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from handlers.base import ActionSkipped
-from shared.conditions import event_view
-from shared.events import AmlEvent
-from shared.ledger import GROUPED, SKIPPED, LedgerUnavailable, now
-from shared.routes import Route
+from shared.actions import ActionSkipped
+from shared.events.model import AmlEvent
+from shared.ledger.records import GROUPED, SKIPPED, LedgerUnavailable
+from shared.noise.silences import SilenceStore
+from shared.platform.clock import now
+from shared.routing.conditions import event_view
+from shared.routing.routes import Route
 from shared.settings import Settings
-from shared.silences import SilenceStore
 
 # Groups (and mute windows, with zoneinfo) load only for routes that use them: most workers never do.
 if TYPE_CHECKING:
-    from shared.digests import Admission, DigestStore
+    from shared.noise.digests import Admission, DigestStore
 
 logger = logging.getLogger("aml_events")
 
@@ -45,7 +46,7 @@ class Gate:
 
     @functools.cached_property
     def digests(self) -> DigestStore:
-        from shared.digests import DigestStore
+        from shared.noise.digests import DigestStore
 
         return DigestStore(self.settings)
 
@@ -55,7 +56,7 @@ class Gate:
         if silence := self._silence(event, route):
             return Hold(SKIPPED, f"silenced: {silence.describe()}", {"silence": silence.id})
         if noise.mutes:
-            from shared.mutes import muting_window
+            from shared.routing.mutes import muting_window
 
             if window := muting_window(noise.mutes, now()):
                 return Hold(SKIPPED, f"muted: route window {window.written} ({window.timezone})")
@@ -84,7 +85,7 @@ class Gate:
         """The reason to skip, when the route's key notified within repeat_interval."""
         from azure.core.exceptions import AzureError
 
-        from handlers.guardrails import store_for
+        from shared.noise.counters import store_for
 
         key = self._repeat_key(event, route)
         try:

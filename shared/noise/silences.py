@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.conditions import Condition, check_path
-from shared.ledger import now
+from shared.platform.clock import now
+from shared.platform.storage import insert_entity
+from shared.routing.conditions import Condition, check_path
 from shared.settings import Settings
-from shared.storage import insert_entity
 
 PARTITION = "silence"
 ALL_ROUTES = "*"
@@ -70,7 +70,7 @@ class SilenceStore:
 
     @property
     def table(self) -> Any:
-        from shared.storage import existing_table
+        from shared.platform.storage import existing_table
 
         return existing_table(self.settings, self.settings.silence_table)
 
@@ -106,7 +106,7 @@ class SilenceStore:
     def list(self, *, include_expired: bool = False) -> list[Silence]:
         from azure.core.exceptions import ResourceNotFoundError
 
-        from shared.storage import table_service
+        from shared.platform.storage import table_service
 
         # Read without creating the table: a worker's first event should not pay for a create.
         table = table_service(self.settings).get_table_client(self.settings.silence_table)

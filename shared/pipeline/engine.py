@@ -1,49 +1,42 @@
-"""parse -> match -> act -> record, for one delivered event.
+"""parse -> match -> hold -> act -> record, for one delivered event (and for a due digest).
 
-The functions in function_app.py hand each event to `dispatch`. An event that cannot be understood
-is recorded as rejected and the function returns normally (no 24-hour redelivery of poison). Each
-matching route's actions run concurrently, each behind its ledger claim, with retries inside the
-invocation's time budget. If any action failed, `dispatch` raises after recording, so Event Grid
+An event that cannot be understood is recorded as rejected and the function returns normally (no
+24-hour redelivery of poison). Each matching route's actions run concurrently, each behind its
+ledger claim, with retries inside the invocation's time budget. The worker (shared/worker.py) builds
+the engine, injecting its stages, and raises after recording if any action failed, so Event Grid
 redelivers and the ledger skips whatever is already done.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from handlers.base import ActionContext, ActionFailed, ActionSkipped
-from shared.enrichment import Enricher
-from shared.events import AmlEvent, EventRejected, parse_event
-from shared.flush import FLUSH_FUNCTION, flush_due, flush_group
-from shared.gate import Gate, Hold
-from shared.ledger import (
-    DONE,
-    FAILED,
-    GROUPED,
-    SKIPPED,
-    AlreadyHandled,
-    Claim,
-    Ledger,
-    LedgerRecord,
-    LedgerUnavailable,
-)
-from shared.monitoring import derived_events
-from shared.routes import Route, RouteAction, RoutesError, RouteTable, routes_for
-from shared.settings import Settings, current_settings
+from shared.actions import ActionContext, ActionFailed, ActionSkipped
+from shared.events.model import AmlEvent, EventRejected
+from shared.events.monitoring import derived_events
+from shared.events.parse import parse_event
+from shared.ledger.records import DONE, FAILED, SKIPPED, AlreadyHandled, Claim, Ledger, LedgerRecord
+from shared.noise.gate import Gate, Hold
+from shared.pipeline.enricher import Enricher
+from shared.pipeline.reports import PLANNED, REJECTED, UNROUTED, ActionReport, emit
+from shared.routing.routes import Route, RouteAction, RouteTable
+from shared.settings import Settings
 
 if TYPE_CHECKING:
-    from shared.digest_event import DigestEvent  # digests load only for routes with `group:`
+    from shared.events.digest import DigestEvent  # digests load only for routes with `group:`
 
 logger = logging.getLogger("aml_events")
+
+FLUSH_FUNCTION = "flush_digests"
+# Time kept back from the budget to record outcomes after the last attempt.
+RECORDING_RESERVE_SECONDS = 1.0
+
 
 class Engine:
     def __init__(
@@ -81,7 +74,7 @@ class Engine:
         if not acting:
             why = "no route matches the run/model details" if matched else "no route matches"
             unrouted.append(ActionReport(event.id, event.event_type, function, None, None, UNROUTED, why))
-            _emit(unrouted[0])
+            emit(unrouted[0])
         # Events derived from this one (a v2 model monitor's drift signal) take their own routes in
         # this invocation; one that no route takes is not reported.
         for derived in derived_events(event):
@@ -93,8 +86,40 @@ class Engine:
         for _, _, hold in planned:
             admission = hold.admission if hold else None
             if admission is not None and admission.full:  # `group.max` reached: the digest goes now
-                flush_group(self, admission.partition, force=True)
+                self.flush_group(admission.partition, force=True)
         return unrouted + reports
+
+    # ---- digests: what the `flush_digests` timer runs (and an event that fills its group to `max`);
+    # the group bookkeeping is in shared/noise/digests.py.
+
+    def flush_due(self) -> list[ActionReport]:
+        """Every group that is due (or whose flush was left unfinished): one digest each."""
+        if self.gate is None:
+            return []
+        reports: list[ActionReport] = []
+        for partition in self.gate.digests.due_groups():
+            reports += self.flush_group(partition)
+        return reports
+
+    def flush_group(self, partition: str, *, force: bool = False) -> list[ActionReport]:
+        """Deliver the group's next digest if it is due (`force`: full, deliver now); the reports."""
+        assert self.gate is not None
+        store = self.gate.digests
+        route_name = store.group_route(partition)
+        route = self.routes().route(route_name) if route_name else None
+        if route is None or route.noise.group is None:
+            logger.warning("group %s: route %s no longer groups events; its pending members are left", partition,
+                           route_name)  # fmt: skip
+            store.abandon(partition)
+            return []
+        spec = route.noise.group
+        digest = store.take(partition, spec, self.settings.lease_seconds, force=force)
+        if digest is None:
+            return []
+        reports = self.deliver_digest(digest, route)
+        failed = any(report.status == FAILED or report.in_progress for report in reports)
+        store.release(partition, spec, failed=failed)
+        return reports
 
     def deliver_digest(self, digest: DigestEvent, route: Route) -> list[ActionReport]:
         """The route's actions on a digest (the flush_digests timer, or a group that reached `max`);
@@ -143,7 +168,7 @@ class Engine:
         report = ActionReport(rejected.event_id, event_type, function, None, None, REJECTED, str(rejected))
         if self.ledger is not None and not self.dry_run:
             self.ledger.record_rejection(function, str(rejected), _raw_for_record(raw), rejected.event_id, event_type)
-        _emit(report)
+        emit(report)
         return report
 
     def _run(
@@ -156,7 +181,7 @@ class Engine:
         )  # fmt: skip
         if self.dry_run or self.ledger is None:
             report.detail = f"would run {action.kind} -> {action.target}"
-            _emit(report)
+            emit(report)
             return report
         record = LedgerRecord(
             event.id, route.name, action.position, action.kind, action.target, "", event_type=event.event_type,
@@ -176,7 +201,7 @@ class Engine:
                 if claim.in_progress
                 else f"already {claim.record.status}: {claim.record.detail}"
             )
-            _emit(report)
+            emit(report)
             return report
         if known is None:
             status, detail, attempts = self._act_and_record(ctx, action, claim, deadline)
@@ -184,7 +209,7 @@ class Engine:
             status, detail, attempts = self._act_as_recorded(ctx, action, claim, hold)
         report.status, report.detail, report.attempts = status, detail, attempts
         report.duration_ms = round((time.monotonic() - started) * 1000, 1)
-        _emit(report)
+        emit(report)
         return report
 
     def _act_and_record(
@@ -288,5 +313,3 @@ def _raw_for_record(raw: Any) -> Any:
         names = ("id", "topic", "subject", "event_type", "type", "source", "data_version")
         return {**{name: str(getattr(raw, name, None)) for name in names if hasattr(raw, name)}, "data": data}
     return raw
-
-

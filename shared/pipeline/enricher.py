@@ -33,11 +33,10 @@ class _Entry:
 
 @dataclass
 class Enricher:
-    """The worker's enrichment: `fetch(event)` does the reading (handlers.workspace_reads.fetch by
-    default, imported on first use); results are cached per event id."""
+    """The worker's enrichment: `fetch(event)` does the reading; results are cached per event id."""
 
+    fetch: Callable[[AmlEvent], Enrichment]
     timeout_seconds: float = 5.0
-    fetch: Callable[[AmlEvent], Enrichment] | None = None
     _cache: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pool: ThreadPoolExecutor = field(
@@ -72,11 +71,8 @@ class Enricher:
             return entry
 
     def _fetch_logged(self, event: AmlEvent) -> Enrichment:
-        fetch = self.fetch
-        if fetch is None:
-            from handlers.workspace_reads import fetch as fetch  # azure.ai.ml: not at import time
         try:
-            enrichment = fetch(event)
+            enrichment = self.fetch(event)
         except Exception as error:  # a bug or an SDK surprise must not drop the alert
             logger.exception("enrichment of event %s crashed", event.id)
             enrichment = Enrichment(problem=f"{type(error).__name__}: {error}")

@@ -1,8 +1,22 @@
+"""What happened to each action: one `ActionReport` per (event, route, action), logged as the outcome
+line that Application Insights and the Kusto queries read, and handed to observers (replay, tests)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from shared.ledger.records import DONE, FAILED, GROUPED, SKIPPED
+
+logger = logging.getLogger("aml_events")
+
 PLANNED, REJECTED, UNROUTED = "planned", "rejected", "unrouted"
 # First word of every outcome log line: the Kusto queries in docs/kusto.md select on it.
 OUTCOME_MESSAGE = "action"
-# Time kept back from the budget to record outcomes after the last attempt.
-RECORDING_RESERVE_SECONDS = 1.0
 
 
 @dataclass
@@ -41,10 +55,6 @@ class ActionReport:
         return {name: value for name, value in fields.items() if value not in (None, "")}
 
 
-class DeliveryFailed(RuntimeError):
-    """Raised by a function so that Event Grid redelivers the event."""
-
-
 # ---- observers: replay and tests watch reports without changing what the functions return --------
 
 _observers: list[Callable[[ActionReport], None]] = []
@@ -60,7 +70,7 @@ def observe() -> Iterator[list[ActionReport]]:
         _observers.remove(reports.append)
 
 
-def _emit(report: ActionReport) -> None:
+def emit(report: ActionReport) -> None:
     # Each `extra` key becomes an attribute of the log record, which the Python worker's OpenTelemetry
     # exporter (PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY) sends as one customDimensions entry. The
     # JSON in the message carries the same fields where the host's own logging drops `extra`.

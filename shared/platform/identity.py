@@ -21,7 +21,7 @@ import httpx
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from shared.tls import tls_context
+from shared.platform.tls import tls_context
 
 API_VERSION = "2019-08-01"
 REFRESH_BEFORE_SECONDS = 300  # a cached token this close to its expiry is fetched again

@@ -61,7 +61,7 @@ def _credential(settings: Settings) -> Any:
     client_id = settings.environ.get(f"{settings.storage_connection}__clientId") or settings.environ.get(
         "AZURE_CLIENT_ID"
     )
-    from shared.identity import app_credential
+    from shared.platform.identity import app_credential
 
     return app_credential(client_id)
 
@@ -94,7 +94,7 @@ def _table_transport() -> Any:
     future azure-core move the class that transport builds on (a private one). An upgrade may cost
     speed, never events."""
     try:
-        from shared.table_transport import TableTransport
+        from shared.platform.table_transport import TableTransport
     except ImportError as error:
         logger.warning("Table Storage falls back to the SDK's default HTTP transport: %s", error)
         return None

@@ -27,7 +27,7 @@ from azure.core.rest import HttpRequest
 # also gives the SDK's older calls, `body()` and the `parts()` of a transaction's answer.
 from azure.core.rest._http_response_impl import HttpResponseImpl
 
-from shared.tls import tls_context
+from shared.platform.tls import tls_context
 
 # The request did not (wholly) reach the service; anything else failed while waiting for its answer.
 _NOT_SENT_IN_TIME = (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteTimeout)

@@ -18,9 +18,5 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _storable_entity(entity: dict[str, Any]) -> dict[str, Any]:
+def storable_entity(entity: dict[str, Any]) -> dict[str, Any]:
     return {name: storable(value) if isinstance(value, str) else value for name, value in entity.items()}
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.events import AmlEvent, get_ci
+from shared.events.model import AmlEvent, get_ci
 
 OPERATORS = (
     "equals", "in", "not_in", "startswith", "endswith", "contains", "matches",

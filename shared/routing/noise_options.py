@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.conditions import check_path
-from shared.durations import parse_duration
 from shared.problems import Problems
-from shared.yamlsource import LineDict
+from shared.routing.conditions import check_path
+from shared.routing.durations import parse_duration
+from shared.routing.yamlsource import LineDict
 
 if TYPE_CHECKING:
     import jinja2
 
-    from shared.mutes import MuteWindow
+    from shared.routing.mutes import MuteWindow
 
 NOISE_KEYS = ("group", "repeat_interval", "key", "mute")
 GROUP_KEYS = ("by", "wait", "max")
@@ -49,7 +49,7 @@ class NoiseControl:
 def parse_noise(spec: LineDict, problems: Problems, event_types: tuple[str, ...]) -> NoiseControl:
     mutes: tuple[MuteWindow, ...] = ()
     if spec.get("mute") is not None:
-        from shared.mutes import parse_mutes  # zoneinfo only for routes with `mute:`
+        from shared.routing.mutes import parse_mutes  # zoneinfo only for routes with `mute:`
 
         mutes, found = parse_mutes(spec["mute"])
         for problem in found:

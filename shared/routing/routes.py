@@ -17,16 +17,15 @@ from typing import Any
 
 import yaml
 
-from handlers import ACTION_KINDS
-from handlers.base import Action
-from shared.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
-from shared.conditions import Condition, event_view, parse_conditions
-from shared.durations import parse_duration
-from shared.enrichment import FETCHED_FOR
-from shared.events import AmlEvent
-from shared.noise import NOISE_KEYS, NoiseControl, parse_noise
+from shared.actions import Action, ActionKinds
+from shared.events.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
+from shared.events.enrichment import FETCHED_FOR
+from shared.events.model import AmlEvent
 from shared.problems import Problems
-from shared.yamlsource import LineDict, LineList, load_yaml
+from shared.routing.conditions import Condition, event_view, parse_conditions
+from shared.routing.durations import parse_duration
+from shared.routing.noise_options import NOISE_KEYS, NoiseControl, parse_noise
+from shared.routing.yamlsource import LineDict, LineList, load_yaml
 
 ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "enrich", "actions", *NOISE_KEYS)
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -111,16 +110,18 @@ class RoutesError(ValueError):
 # ---- loading ----------------------------------------------------------------------------------------
 
 
-def load_routes(path: str | Path, environ: Mapping[str, str] | None = None) -> RouteTable:
+def load_routes(path: str | Path, environ: Mapping[str, str] | None = None, *, kinds: ActionKinds) -> RouteTable:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise RoutesError([f"{path}: cannot read routes file: {error.strerror}"]) from None
-    return parse_routes(text, str(path), os.environ if environ is None else environ)
+    return parse_routes(text, str(path), os.environ if environ is None else environ, kinds=kinds)
 
 
-def parse_routes(text: str, source: str, environ: Mapping[str, str]) -> RouteTable:
+def parse_routes(text: str, source: str, environ: Mapping[str, str], *, kinds: ActionKinds) -> RouteTable:
+    """The routes of `text`; `kinds` maps each action kind to its Action class (handlers.kinds,
+    injected by shared/worker.py: this stage does not import the action kinds)."""
     problems, warnings = Problems(source), Problems(source)
     try:
         document = load_yaml(text)
@@ -138,7 +139,7 @@ def parse_routes(text: str, source: str, environ: Mapping[str, str]) -> RouteTab
     seen: dict[str, int] = {}
     for index, spec in enumerate(document["routes"]):
         line = document["routes"].line_of(index)
-        route = _parse_route(spec, index, line, problems, warnings, environ)
+        route = _parse_route(spec, index, line, problems, warnings, environ, kinds)
         if route is None:
             continue
         if route.name in seen:
@@ -151,7 +152,13 @@ def parse_routes(text: str, source: str, environ: Mapping[str, str]) -> RouteTab
 
 
 def _parse_route(
-    spec: Any, index: int, line: int, problems: Problems, warnings: Problems, environ: Mapping[str, str]
+    spec: Any,
+    index: int,
+    line: int,
+    problems: Problems,
+    warnings: Problems,
+    environ: Mapping[str, str],
+    kinds: ActionKinds,
 ) -> Route | None:
     problems.context = f"routes[{index}]"
     if not isinstance(spec, LineDict):
@@ -180,7 +187,7 @@ def _parse_route(
         name=name,
         event_types=event_types,
         conditions=conditions,
-        actions=_parse_actions(spec, problems if enabled is not False else warnings, environ, event_types),
+        actions=_parse_actions(spec, problems if enabled is not False else warnings, environ, event_types, kinds),
         enabled=enabled is not False,
         description=str(spec.get("description") or ""),
         line=line,
@@ -249,7 +256,7 @@ def _parse_when(spec: LineDict, problems: Problems) -> tuple[Condition, ...]:
 
 
 def _parse_actions(
-    spec: LineDict, problems: Problems, environ: Mapping[str, str], event_types: tuple[str, ...]
+    spec: LineDict, problems: Problems, environ: Mapping[str, str], event_types: tuple[str, ...], kinds: ActionKinds
 ) -> tuple[RouteAction, ...]:
     actions_spec = spec.get("actions")
     if not isinstance(actions_spec, LineList) or not actions_spec:
@@ -265,8 +272,8 @@ def _parse_actions(
             continue
         ((kind, options),) = item.items()
         options = dict(options or {}) if isinstance(options, Mapping) or options is None else options
-        if kind not in ACTION_KINDS:
-            problems.add(line, f"unknown action kind {kind!r} (known: {', '.join(ACTION_KINDS)})")
+        if kind not in kinds:
+            problems.add(line, f"unknown action kind {kind!r} (known: {', '.join(kinds)})")
             continue
         if not isinstance(options, dict):
             problems.add(line, f"{kind}: options must be a mapping")
@@ -274,7 +281,7 @@ def _parse_actions(
         options = _substitute_settings(options, environ, problems, line, f"actions[{position}].{kind}")
         timeout = _pop_duration(options, "timeout", problems, line, kind)
         retry = _parse_retry(options.pop("retry", None), problems, line, kind)
-        action = ACTION_KINDS[kind](options, problems, line, event_types)
+        action = kinds[kind](options, problems, line, event_types)
         actions.append(RouteAction(position, kind, action, line, timeout, retry))
     return tuple(actions)
 
@@ -339,7 +346,7 @@ _cache: dict[str, tuple[int, RouteTable]] = {}
 _cache_lock = threading.Lock()
 
 
-def routes_for(path: Path, environ: Mapping[str, str]) -> RouteTable:
+def routes_for(path: Path, environ: Mapping[str, str], *, kinds: ActionKinds) -> RouteTable:
     """Routes compiled once per worker and reloaded when the file changes."""
     key = str(path)
     try:
@@ -350,7 +357,7 @@ def routes_for(path: Path, environ: Mapping[str, str]) -> RouteTable:
         cached = _cache.get(key)
         if cached and cached[0] == mtime:
             return cached[1]
-    table = load_routes(path, environ)
+    table = load_routes(path, environ, kinds=kinds)
     with _cache_lock:
         _cache[key] = (mtime, table)
     return table
