@@ -49,7 +49,7 @@ def per_event_ms(handle: Callable[[str], None], count: int) -> float:
 
 
 def ledger_shaped_entity() -> dict[str, Any]:
-    """An entity with the properties and types of a ledger record (shared/ledger.py), keyed afresh."""
+    """An entity with the properties and types of a ledger record (shared/ledger/table.py), keyed afresh."""
     now = datetime.now(UTC)
     return {
         "PartitionKey": uuid.uuid4().hex, "RowKey": "per-event|000", "event_id": uuid.uuid4().hex,

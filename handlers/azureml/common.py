@@ -2,7 +2,7 @@
 
 - `MLClient` per workspace, cached for the worker's life; `azure.ai.ml` is imported on the first run
   of such an action, never at module import (about 1.5 s and 60 MiB on a cold start).
-- The identity: shared/identity.py, i.e. the app's managed identity in Azure (`AZURE_CLIENT_ID`
+- The identity: shared/platform/identity.py, i.e. the app's managed identity in Azure (`AZURE_CLIENT_ID`
   selects a user-assigned one). `use_connection` swaps cloud, credential and TLS trust for tests.
 - Exactly once: the job name is derived from the ledger key, so a redelivered event names the same
   job, and the service's "already exists" means an earlier delivery started it (`JobExists`).
@@ -52,7 +52,7 @@ class JobExists(Exception):
 class AzureMLConnection:
     """How to reach Azure ML. The default is the public cloud with the app's managed identity."""
 
-    credential: Any = None  # a TokenCredential; None: the app's (shared/identity.py)
+    credential: Any = None  # a TokenCredential; None: the app's (shared/platform/identity.py)
     cloud: str | None = None  # a cloud name for `cloud_metadata` (tests: a local fake)
     cloud_metadata: Mapping[str, str] | None = None
     connection_verify: str | bool | None = None  # CA bundle for a fake with a self-signed certificate

@@ -32,7 +32,7 @@ HOW_TO_GRANT = (
 @dataclass(frozen=True)
 class AcsSettings:
     """Where and how to reach ACS, from app settings. ACS_CONNECTION_STRING (key auth, https) wins;
-    else ACS_ENDPOINT with the app's managed identity (shared/identity.py; AZURE_CLIENT_ID picks a
+    else ACS_ENDPOINT with the app's managed identity (shared/platform/identity.py; AZURE_CLIENT_ID picks a
     user-assigned identity), or with ACS_ACCESS_KEY for local testing against a fake service."""
 
     endpoint: str = ""

@@ -3,7 +3,7 @@ route's actions run.
 
 Events are thin (a run id, a model name). Enrichment adds, for runs, the status, start and end
 time, duration, error and metrics, and for registered models the description, the run that produced
-the model and that run's metrics (handlers/workspace_reads.py does the reading). The fields reach
+the model and that run's metrics (handlers/azureml/workspace_reads.py does the reading). The fields reach
 `when:` conditions as `run.*` / `model.*` and templates as `run` / `model`.
 
 Three promises, because an alert matters more than its decoration:

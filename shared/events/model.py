@@ -59,7 +59,7 @@ class AmlEvent:
     schema: str  # "EventGrid" or "CloudEvents"
     workspace: Workspace
     fields: Mapping[str, Any] = field(default_factory=dict)  # the typed, normalised data fields
-    # Details fetched from the workspace for a route with `enrich: true` (shared/enrichment.py).
+    # Details fetched from the workspace for a route with `enrich: true` (shared/events/enrichment.py).
     enrichment: Any = field(default=None, compare=False, repr=False)
 
     # Set by each subclass, next to the annotations that type them: the data fields read from the
@@ -272,7 +272,7 @@ class DatasetDriftDetected(AmlEvent):
 
 
 class ModelMonitorDrift(DatasetDriftDetected):
-    """A v2 model monitor signal that breached its thresholds, as a drift event (shared/monitoring.py
+    """A v2 model monitor signal that breached its thresholds, as a drift event (shared/events/monitoring.py
     derives it from the signal run's RunStatusChanged). v2 reports no datasets and no window: those
     fields stay empty; `violations` are the rows the monitor reported (group, metric, value, threshold)."""
 
@@ -318,7 +318,7 @@ def violations_text(rows: list[dict[str, Any]]) -> str:
     return "; ".join(lines)
 
 
-# `data.Source` of a drift event derived from a v2 model monitor run (shared/monitoring.py).
+# `data.Source` of a drift event derived from a v2 model monitor run (shared/events/monitoring.py).
 MODEL_MONITOR_SOURCE = "v2-model-monitor"
 
 EVENT_CLASSES: dict[str, type[AmlEvent]] = {

@@ -90,7 +90,7 @@ def table_service(settings: Settings) -> TableServiceClient:
 
 
 def _table_transport() -> Any:
-    """httpx for Table Storage (shared/table_transport.py), or None: the SDK's own transport, should a
+    """httpx for Table Storage (shared/platform/table_transport.py), or None: the SDK's own transport, should a
     future azure-core move the class that transport builds on (a private one). An upgrade may cost
     speed, never events."""
     try:

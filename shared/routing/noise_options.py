@@ -1,11 +1,11 @@
 """A route's noise control options, validated when routes.yaml is loaded:
 
-    group: {by: [data.ExperimentName], wait: 2m, max: 100}   # one digest per group (shared/digests.py)
+    group: {by: [data.ExperimentName], wait: 2m, max: 100}   # one digest per group (shared/noise/digests.py)
     repeat_interval: 1h                                      # at most once per key per interval
     key: "{{ event.data.ExperimentName }}"                   # what repeat_interval counts (default: subject)
-    mute: [{days: [sat, sun]}]                               # recurring quiet times (shared/mutes.py)
+    mute: [{days: [sat, sun]}]                               # recurring quiet times (shared/routing/mutes.py)
 
-Ad-hoc silences (scripts/silence.py) need no route option; shared/gate.py applies all of them.
+Ad-hoc silences (scripts/silence.py) need no route option; shared/noise/gate.py applies all of them.
 """
 
 from __future__ import annotations

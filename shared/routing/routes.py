@@ -63,7 +63,7 @@ class Route:
     description: str = ""
     line: int = 0
     noise: NoiseControl = field(default_factory=NoiseControl)
-    enrich: bool = False  # fetch run/model details before acting (shared/enrichment.py)
+    enrich: bool = False  # fetch run/model details before acting (shared/events/enrichment.py)
 
     def matches(self, event: AmlEvent, view: Mapping[str, Any] | None = None) -> bool:
         """The event's type and its own fields match; conditions on fetched details wait for them."""

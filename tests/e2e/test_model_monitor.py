@@ -1,4 +1,4 @@
-"""v2 model monitor breaches as drift signals: the tag parser (shared/monitoring.py), and routes on
+"""v2 model monitor breaches as drift signals: the tag parser (shared/events/monitoring.py), and routes on
 DatasetDriftDetected receiving the signal derived from a RunStatusChanged, through the app's own
 functions with the ledger on Azurite, email to the outbox and webhooks to a local receiver."""
 
@@ -16,9 +16,9 @@ from shared.events.model import ModelMonitorDrift
 from shared.events.monitoring import BREACH_TAG, derived_events
 from shared.events.parse import parse_event
 from shared.worker import parse_routes
-from tests.support.events import load_event
-from tests.test_enrichment import readme_route
-from tests.test_replay import EVENTS, lines, replay
+from tests.support.docs import readme_route
+from tests.support.events import EVENTS, load_event
+from tests.support.scripts import lines, replay
 
 SAMPLE = "quirks/run_status_failed_model_monitor_breach.json"
 BREACH = load_event(SAMPLE)

@@ -14,6 +14,7 @@ import pytest
 from shared.routing.routes import RoutesError
 from shared.worker import current_engine, parse_routes
 from tests.support.azureml_fake import AzureMLFake
+from tests.support.docs import readme_route
 from tests.support.events import load_event
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
@@ -199,13 +200,6 @@ def test_enrich_on_events_without_details_is_rejected() -> None:
     text = "routes:\n  - name: r\n    events: [ModelDeployed]\n    enrich: true\n    actions: [log]\n"
     with pytest.raises(RoutesError, match="fetches details of runs and registered models only"):
         parse_routes(text, "routes.yaml", {})
-
-
-def readme_route(name: str) -> str:
-    """The YAML example in README.md whose route is `name`, as a routes file."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    block = next(b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:] if f"- name: {name}\n" in b)
-    return "routes:\n" + "".join(f"  {line}\n" for line in block.splitlines())
 
 
 def test_the_readme_recipe_for_v2_model_monitors_routes_breaches_and_nothing_else(

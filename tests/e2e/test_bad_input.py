@@ -24,7 +24,7 @@ from shared.settings import Settings
 from shared.worker import current_engine, load_routes
 from tests.support.events import EVENTS, load_event
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = [load_event(str(path.relative_to(EVENTS))) for path in sorted(EVENTS.glob("[ec]*/*.json"))]
 RUN = load_event("eventgrid/run_status_changed_failed.json")
 MODEL = load_event("eventgrid/model_registered.json")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,9 @@ from shared.events.parse import parse_event
 from shared.routing.routes import RoutesError
 from shared.worker import load_routes, parse_routes
 from tests.support.events import load_event
+from tests.support.scripts import run_script
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[4]
 FAILED = parse_event(load_event("eventgrid/run_status_changed_failed.json"))
 LOWER_FAILED = parse_event(load_event("quirks/run_status_lowercase_null_runtype.json"))
 MODEL = parse_event(load_event("eventgrid/model_registered.json"))
@@ -176,9 +176,7 @@ def test_problems_in_a_disabled_route_are_notes_not_errors() -> None:
 
 
 def run_validate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "validate_routes.py"), *args], capture_output=True, text=True, cwd=ROOT
-    )
+    return run_script("validate_routes", *args)
 
 
 def test_validate_routes_command(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Indexing the app (every cold start, before any event) must import only what indexing needs.
 
 A fresh interpreter indexes the app, as the Functions host does, and we look at what got imported.
-(tests/test_function_app.py checks azure.ai.ml in particular.)
+(tests/unit/test_function_app.py checks azure.ai.ml in particular.)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 INDEX_APP = "import function_app; function_app.app.get_functions()"
 

@@ -239,4 +239,4 @@ def test_bad_addresses_and_unknown_templates_are_reported(tmp_path, capsys) -> N
 
 
 def test_the_shipped_routes_validate(capsys) -> None:
-    assert validate_routes.main(["--routes", str(Path(__file__).parent.parent / "routes.yaml")]) == 0
+    assert validate_routes.main(["--routes", str(Path(__file__).resolve().parents[2] / "routes.yaml")]) == 0

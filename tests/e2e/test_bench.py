@@ -10,7 +10,7 @@ import pytest
 
 from bench import run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_runner_parses_its_arguments() -> None:

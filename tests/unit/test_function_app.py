@@ -10,7 +10,7 @@ from pathlib import Path
 
 from shared.events.catalog import FUNCTION_EVENT_TYPES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_app_registers_the_four_event_grid_functions_and_the_digest_timer() -> None:

@@ -2,7 +2,7 @@
 
 A fresh interpreter indexes the app and hands it one event, as the Functions host does, and we look
 at what it imported: groups, mute windows (zoneinfo) and Jinja2 load only for routes that use them,
-and the Table Storage client speaks httpx (shared/table_transport.py), not requests. Also here: the
+and the Table Storage client speaks httpx (shared/platform/table_transport.py), not requests. Also here: the
 TLS context every client shares, the transport's error mapping, and the libyaml routes loader.
 """
 
@@ -27,7 +27,7 @@ from shared.platform.table_transport import TableTransport
 from shared.routing import yamlsource
 from tests.support.fresh_worker import NEVER_HERE, PLAIN_ROUTES, first_event
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Loaded on first use only: by routes with `group:` (digests) or `mute:` (mute windows, zoneinfo).
 GROUP_AND_MUTE_MODULES = {"shared.noise.digests", "shared.events.digest", "shared.routing.mutes", "zoneinfo"}

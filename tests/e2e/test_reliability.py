@@ -28,7 +28,7 @@ from shared.worker import current_engine
 from tests.support.events import load_event
 from tests.support.receiver import Reply
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
 
 ROUTE = """

@@ -58,7 +58,7 @@ def keyless_app(
 ) -> Callable[..., Path]:
     """`app_env`, with storage settings as infra/ sets them instead of Azurite's connection string,
     in a worker that has built no storage client, credential or TLS context yet (all restored after).
-    Tokens come from the app's own App Service identity client (shared/identity.py), or from
+    Tokens come from the app's own App Service identity client (shared/platform/identity.py), or from
     azure-identity's DefaultAzureCredential, which the app uses where that client does not apply."""
     from handlers.common import http
 

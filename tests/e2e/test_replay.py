@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.events import EVENTS
 from tests.support.receiver import Receiver, Reply
-
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = ROOT / "tests" / "events"
-
-
-def replay(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "replay.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-    )
-
-
-def lines(result: subprocess.CompletedProcess[str]) -> list[dict]:
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+from tests.support.scripts import lines, replay, run_script
 
 
 def test_dry_run_plans_every_sample_without_storage() -> None:
@@ -103,10 +84,9 @@ def test_send_event_posts_as_event_grid_does() -> None:
     host = Receiver()  # stands in for `func start`: records what the Event Grid extension would receive
     host.default = Reply(202, b"")
     try:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "send_event.py"), "--host", host.url,
-             str(EVENTS / "eventgrid" / "model_registered.json"), str(EVENTS / "cloudevents" / "run_completed.json")],
-            capture_output=True, text=True, cwd=ROOT, timeout=60,
+        result = run_script(
+            "send_event", "--host", host.url,
+            str(EVENTS / "eventgrid" / "model_registered.json"), str(EVENTS / "cloudevents" / "run_completed.json"),
         )  # fmt: skip
         assert result.returncode == 0, result.stdout + result.stderr
         grid, cloud = host.requests
