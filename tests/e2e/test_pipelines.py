@@ -417,7 +417,7 @@ def test_loading_pipeline_routes_does_not_import_azure_ai_ml(tmp_path) -> None:
     routes = write(tmp_path, "routes.yaml", with_options(PIPELINE_ROUTE, "          cooldown: 6h\n"))
     code = (
         "import sys, function_app\n"
-        "from shared.routes import load_routes\n"
+        "from shared.worker import load_routes\n"
         f"table = load_routes({str(routes)!r}, {{}})\n"
         "assert table.routes[0].actions[0].kind == 'pipeline'\n"
         "print(sorted(m for m in sys.modules if m.startswith('azure.ai.ml')))\n"
