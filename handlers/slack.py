@@ -71,6 +71,7 @@ def _member_sections(notice: Notice) -> list[dict[str, object]]:
 
 
 class SlackAction(http.PostAction):
+    SECRET_PATH = True  # the incoming-webhook URL is the credential
     kind = "slack"
 
     def run(self, ctx: ActionContext) -> ActionOutcome:

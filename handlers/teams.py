@@ -69,6 +69,7 @@ def workflows_message(card: dict[str, object]) -> dict[str, object]:
 
 
 class TeamsAction(http.PostAction):
+    SECRET_PATH = True  # the incoming-webhook URL is the credential
     kind = "teams"
 
     def run(self, ctx: ActionContext) -> ActionOutcome:

@@ -78,6 +78,17 @@ class Action(ABC):
         """Where the action goes, safe to log (no secrets, no query strings)."""
         return ""
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Texts of the action's configuration that no record or log line may show (a chat webhook's
+        token): the engine replaces them in every outcome it records or reports."""
+        return ()
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:  # longest first, so a part never leaves the rest of a whole showing
+            text = text.replace(secret, "[secret]")
+        return text
+
     def deep_check(self, problems: Problems, line: int) -> None:
         """Slower checks that may import heavy SDKs (e.g. a pipeline YAML through azure.ai.ml): run by
         scripts/validate_routes.py before deploying, never when a worker loads routes (cold start)."""

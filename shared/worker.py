@@ -18,6 +18,7 @@ from shared.ledger.records import FAILED, LedgerUnavailable
 from shared.noise.gate import Gate
 from shared.pipeline.engine import Engine
 from shared.pipeline.enricher import Enricher
+from shared.platform.logs import configure_logging
 from shared.routing import routes as routing
 from shared.routing.routes import RoutesError, RouteTable
 from shared.settings import current_settings
@@ -69,6 +70,7 @@ def current_engine() -> Engine:
         if _engine is None:
             from shared.ledger.table import TableLedger
 
+            configure_logging()  # before the first storage or HTTP call logs anything
             settings = current_settings()
             _engine = Engine(
                 settings, lambda: routes_for(settings.routes_file, settings.environ), TableLedger(settings),

@@ -1,80 +1,113 @@
-"""Outgoing HTTP for the webhook-style actions: one pooled client per worker, a destination guard,
-and one mapping from HTTP results to done / retryable / permanent failure."""
+"""Outgoing HTTP for the webhook-style actions: pooled clients per worker, the destination guard,
+and one mapping from HTTP results to done / retryable / permanent failure.
+
+The guard, the overall deadline and the body cap are in the connection layer under the clients
+(shared/platform/network.py): the host is resolved once, judged, and connected to at the approved
+address; every read and write ends by the action's deadline; at most MAX_RESPONSE_BYTES of an answer
+is read. Chat webhook URLs (Slack, Teams) carry their secret in the path or query: they are shown as
+host and fingerprint only, and no path segment or query value of them reaches a record or a log line.
+"""
 
 from __future__ import annotations
 
-import ipaddress
+import hashlib
 import json
-import socket
+import math
 import threading
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import httpx
 
 from shared.actions import Action, ActionContext, ActionFailed
+from shared.platform.addresses import HostProblem, ascii_host
+from shared.platform.network import (
+    DeadlineExceeded,
+    DestinationRefused,
+    GuardedTransport,
+    deadline_at,
+    read_capped,
+)
 from shared.platform.tls import tls_context
 from shared.problems import Problems
 
-_client: httpx.Client | None = None
+_clients: dict[bool, httpx.Client] = {}
 _client_lock = threading.Lock()
 
 # Status codes worth another attempt: the receiver is busy or briefly broken.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-def client() -> httpx.Client:
-    """The worker's shared client: connections are reused across events and actions."""
-    global _client
+def client(allow_private: bool = False) -> httpx.Client:
+    """The worker's shared client (one for guarded destinations, one for `allow_private` ones, so a
+    connection kept alive for an on-premises receiver is never reused by a guarded action)."""
     with _client_lock:
-        if _client is None:
-            _client = httpx.Client(
+        if allow_private not in _clients:
+            limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+            _clients[allow_private] = httpx.Client(
+                # the worker's one TLS context, also the storage transport's
+                transport=GuardedTransport(verify=tls_context(), limits=limits, allow_private=allow_private),
                 follow_redirects=False,  # a redirect could lead past the destination guard
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
                 headers={"User-Agent": "aml-event-actions/1.0"},
-                verify=tls_context(),  # the worker's one TLS context, also the storage transport's
+                trust_env=False,  # a proxy would resolve and connect on its own, past the guard
             )
-        return _client
+        return _clients[allow_private]
 
 
-def safe_target(url: str) -> str:
-    """Host and path of a URL, without credentials or query (Teams/Slack URLs carry secrets there)."""
+def safe_target(url: str, *, secret_path: bool = False) -> str:
+    """The URL as records and logs show it: host and path without credentials or query, or (for
+    URLs whose path is a secret) host and a short fingerprint of the whole URL."""
     parts = urlsplit(url)
-    return f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+    host = f"{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+    if secret_path:
+        return f"{host} #{hashlib.sha256(url.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
+    return f"{host}{parts.path}"
+
+
+def url_secrets(url: str, *, path_too: bool) -> tuple[str, ...]:
+    """What of a URL must never be written: its userinfo and query values long enough to be a token,
+    and (`path_too`, a URL whose path is a credential) itself, its path and its path segments."""
+    parts = urlsplit(url)
+    pieces = [parts.password or "", parts.query, *(value for _, value in parse_qsl(parts.query))]
+    if path_too:
+        pieces += [url, parts.path, *parts.path.split("/")]
+    return tuple(sorted({piece for piece in pieces if len(piece) >= 8}, key=len, reverse=True))
 
 
 def check_url(url: str) -> str | None:
     """A problem with a configured URL, or None."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        return f"is not a valid URL: {error}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an absolute http(s) URL"
+    if port == 0:
+        return "port must be from 1 to 65535"
+    try:
+        ascii_host(parts.hostname)
+    except HostProblem as problem:
+        return str(problem)
     return None
 
 
-def guard_destination(url: str) -> None:
-    """Refuse loopback, private, link-local and metadata addresses (server-side request forgery)."""
-    host = urlsplit(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except socket.gaierror as error:
-        raise ActionFailed(f"cannot resolve host {host!r}: {error.strerror}", retryable=True) from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if (
-            ip.is_loopback
-            or ip.is_private
-            or ip.is_link_local
-            or ip.is_reserved
-            or ip.is_multicast
-            or ip.is_unspecified
-        ):
-            raise ActionFailed(
-                f"refused destination {host!r}: it resolves to {ip}, a non-public address "
-                "(set allow_private: true on the action for an on-premises or test receiver)"
-            )
+def connectable_url(url: str) -> str:
+    """`url` with its host in ASCII (UTS #46): what the guard judges is what is connected to."""
+    parts = urlsplit(url)
+    host = ascii_host(parts.hostname or "")
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    if parts.username is not None:
+        userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
+        netloc = f"{userinfo}@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -91,35 +124,50 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A receiver's 2xx answer: status, headers and (at most MAX_RESPONSE_BYTES of) its body."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytes
+    truncated: bool
+
+
 def post(
     url: str,
     *,
     content: bytes,
     headers: Mapping[str, str],
-    timeout: float,
+    deadline: float,
     allow_private: bool = False,
-) -> httpx.Response:
-    """POST and return the 2xx response; raise ActionFailed otherwise (retryable when worth it)."""
-    if not allow_private:
-        guard_destination(url)
-    target = safe_target(url)
+    target: str | None = None,
+) -> Answer:
+    """POST and return the 2xx answer by `deadline` (time.monotonic()); raise ActionFailed otherwise
+    (retryable when worth it). `target`: how the URL is named in errors (safe_target by default)."""
+    target = target or safe_target(url)
+    budget = max(0.001, deadline - time.monotonic())
     try:
-        response = client().post(url, content=content, headers=dict(headers), timeout=timeout)
-    except httpx.TimeoutException:
-        raise ActionFailed(f"POST {target}: no answer within {timeout:g}s", retryable=True) from None
+        request = client(allow_private).stream("POST", url, content=content, headers=dict(headers), timeout=budget)
+        with deadline_at(deadline), request as response:
+            body, truncated = read_capped(response)
+    except DestinationRefused as refused:
+        raise ActionFailed(str(refused)) from None
+    except (DeadlineExceeded, httpx.TimeoutException):
+        raise ActionFailed(f"POST {target}: no complete answer within {budget:.3g}s", retryable=True) from None
     except httpx.TransportError as error:
         raise ActionFailed(f"POST {target}: {type(error).__name__}: {error}", retryable=True) from None
     if 200 <= response.status_code < 300:
-        return response
+        return Answer(response.status_code, response.headers, body, truncated)
     raise ActionFailed(
-        f"POST {target} -> {response.status_code} {_snippet(response)}".rstrip(),
+        f"POST {target} -> {response.status_code} {_snippet(body)}".rstrip(),
         retryable=response.status_code in RETRYABLE_STATUS,
         retry_after=retry_after_seconds(response.headers),
     )
 
 
-def _snippet(response: httpx.Response) -> str:
-    text = response.text.strip().replace("\n", " ")
+def _snippet(body: bytes) -> str:
+    text = body[:1000].decode("utf-8", "replace").strip().replace("\n", " ")
     return text[:200] + ("…" if len(text) > 200 else "")
 
 
@@ -129,8 +177,20 @@ def header_value(text: str) -> str:
 
 
 def json_bytes(body: Any) -> bytes:
-    # A lone surrogate (JSON allows "\ud800") cannot be UTF-8; its backslash escape is valid JSON again.
-    return json.dumps(body, default=str, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "backslashreplace")
+    """Valid JSON whatever the data: a lone surrogate (JSON allows "\\ud800", UTF-8 does not) as its
+    backslash escape, a float that is not finite (NaN, Infinity: not JSON) as null."""
+    text = json.dumps(_finite(body), default=str, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 class PostAction(Action):
@@ -138,16 +198,25 @@ class PostAction(Action):
     safe target and destination guard they share."""
 
     OPTIONS: ClassVar[Mapping[str, bool]] = {"url": True, "allow_private": False}
+    SECRET_PATH: ClassVar[bool] = False  # the URL's path and query are a credential (chat webhooks)
 
     def configure(self, problems: Problems, line: int) -> None:
         self.url = str(self.options.get("url") or "")
         if self.url and (problem := check_url(self.url)):
             problems.add(line, f"{self.kind}: url {problem}")
+            self.url = ""
+        elif self.url:
+            self.url = connectable_url(self.url)
         self.allow_private = bool(self.options.get("allow_private", False))
 
     @property
     def target(self) -> str:
-        return safe_target(self.url)
+        return safe_target(self.url, secret_path=self.SECRET_PATH)
 
-    def post(self, ctx: ActionContext, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
-        return post(self.url, content=body, headers=headers, timeout=ctx.remaining(), allow_private=self.allow_private)
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return url_secrets(self.url, path_too=self.SECRET_PATH)
+
+    def post(self, ctx: ActionContext, body: bytes, headers: Mapping[str, str]) -> Answer:
+        return post(self.url, content=body, headers=headers, deadline=ctx.deadline, allow_private=self.allow_private,
+                    target=self.target)  # fmt: skip

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import email.policy
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from handlers.email.message import OutgoingEmail, id_for
+from shared.platform.tables import file_name
 from shared.settings import APP_ROOT
 
 DEFAULT_OUTBOX = "outbox"
@@ -25,7 +25,7 @@ def outbox_folder(environ: Mapping[str, str]) -> Path:
 def write_eml(folder: Path, ledger_key: str, message: OutgoingEmail) -> Path:
     """Write atomically (a reader never sees half a file); returns the file's path."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", ledger_key)[:200] + ".eml")
+    path = folder / file_name(ledger_key, ".eml")  # distinct keys never share a file
     partial = path.with_suffix(".eml.partial")
     partial.write_bytes(message.to_mime(id_for(ledger_key)).as_bytes(policy=email.policy.SMTP))
     os.replace(partial, path)

@@ -18,6 +18,7 @@ import jinja2
 
 from handlers.common.notice import Notice
 from shared.events.model import AmlEvent
+from shared.platform.tables import storable
 from shared.settings import APP_ROOT
 from shared.templates import TemplateProblem, example_events, file_environment, load_template, render, template_context
 
@@ -31,6 +32,9 @@ DEFAULT_TEMPLATE = {
 }
 DIGEST_TEMPLATE = "digest"  # for digests of routes with `group:`, unless the route names a template
 _SHIPPED_NAME = re.compile(r"^[a-z_]+$")
+
+
+MAX_SUBJECT_CHARS = 250
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,15 @@ class EmailTemplate:
 
     def render(self, event: AmlEvent, route: str | None, subject: jinja2.Template | None = None) -> EmailContent:
         """Raises TemplateProblem naming the file and line."""
-        subject_text = render(subject or self._text, email_context(event, route, "subject"))
+        # Event text may hold lone surrogates (valid JSON, not encodable): written as their escapes. A
+        # subject is one line of bounded length (header folding of a huge one is slow, and useless).
+        subject_text = " ".join(render(subject or self._text, email_context(event, route, "subject")).split())
+        if len(subject_text) > MAX_SUBJECT_CHARS:
+            subject_text = subject_text[: MAX_SUBJECT_CHARS - 1] + "…"
         return EmailContent(
-            subject=" ".join(subject_text.split()),
-            text=render(self._text, email_context(event, route, "text")).strip() + "\n",
-            html=render(self._html, email_context(event, route, "html")).strip() + "\n",
+            subject=storable(subject_text),
+            text=storable(render(self._text, email_context(event, route, "text")).strip() + "\n"),
+            html=storable(render(self._html, email_context(event, route, "html")).strip() + "\n"),
         )
 
     def check(self, event_types: tuple[str, ...], subject: jinja2.Template | None = None) -> str | None:

@@ -16,6 +16,10 @@ from typing import Any, ClassVar
 
 from shared.events.catalog import FUNCTION_FOR_EVENT_TYPE, short_event_type
 from shared.events.workspace import Workspace
+from shared.platform.tables import derived_key, table_key
+
+# Event Grid ids are GUIDs; an id this long is not an event's (it still gets a storable key, in the rejection).
+MAX_ID_CHARS = 1024
 
 # AML run-history statuses in their documented spelling (azure-ai-ml JobStatus).
 RUN_STATUSES = (
@@ -61,6 +65,8 @@ class AmlEvent:
     fields: Mapping[str, Any] = field(default_factory=dict)  # the typed, normalised data fields
     # Details fetched from the workspace for a route with `enrich: true` (shared/events/enrichment.py).
     enrichment: Any = field(default=None, compare=False, repr=False)
+    # The id of the event this one was derived from (a model monitor's drift signal from its run event).
+    derived_from: str | None = None
 
     # Set by each subclass, next to the annotations that type them: the data fields read from the
     # payload as (attribute, key, kind, required). Values live in `fields`, read through __getattr__.
@@ -72,6 +78,14 @@ class AmlEvent:
         if name in fields:
             return fields[name]
         raise AttributeError(name)
+
+    @property
+    def key(self) -> str:
+        """The event's key in storage (ledger partition, digest member): distinct events never share
+        one, and a derived event's cannot be taken by any incoming id (shared/platform/tables.py)."""
+        if self.derived_from is not None:
+            return derived_key(table_key(self.derived_from))
+        return table_key(self.id)
 
     @property
     def short_type(self) -> str:

@@ -26,15 +26,19 @@ from shared.events.catalog import full_event_type
 from shared.events.model import MODEL_MONITOR_SOURCE, AmlEvent, RunStatusChanged, get_ci
 from shared.events.parse import parse_event
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("aml_events.events")
 
 BREACH_TAG = "azureml_modelmonitor_threshold_breached"
 # Appended to the run event's id: the derived signal has ledger records of its own, the same on
 # every redelivery of the run event.
 ID_SUFFIX = "/model-monitor"
 
-_SIGNAL_NAME = re.compile(r"The signal '(.*)' has failed due to")
-_JSON_OBJECT = re.compile(r"\{[^{}]*\}")
+_SIGNAL_START, _SIGNAL_END = "The signal '", "' has failed due to"
+_JSON_OBJECT = re.compile(r"\{[^{}]{0,4096}\}")
+# Bounds on what is read of a tag (event data): the component's own messages are a few kilobytes.
+MAX_MESSAGE_CHARS = 256 * 1024
+MAX_LITERAL_CHARS = 64 * 1024  # what ast.literal_eval may parse (its memory grows ~500x the text)
+MAX_ROWS = 1000
 # Metrics that breach when they fall below the threshold (p-values, pass rates, accuracy: the
 # component's `Metric_Value_Should_Greater_Than_Threshold`); every other metric breaches above it.
 _BREACH_BELOW = frozenset({
@@ -77,7 +81,7 @@ def model_monitor_drift(event: RunStatusChanged, message: str) -> AmlEvent:
         "Violations": violations,
     }
     derived = parse_event({
-        "id": event.id + ID_SUFFIX,
+        "id": event.id,
         "eventType": full_event_type("DatasetDriftDetected"),
         "topic": event.topic,
         "subject": event.subject,
@@ -85,18 +89,25 @@ def model_monitor_drift(event: RunStatusChanged, message: str) -> AmlEvent:
         "dataVersion": event.data_version,
         "data": data,
     })  # fmt: skip
-    return replace(derived, schema=event.schema)
+    # Its id names where it came from; its key (event.key) is one no incoming id can take.
+    return replace(derived, id=event.id + ID_SUFFIX, derived_from=event.id, schema=event.schema)
 
 
 def signal_name(message: str) -> str | None:
-    found = _SIGNAL_NAME.search(message)
-    return (found.group(1).strip() or None) if found else None
+    """The name in "The signal '<name>' has failed due to", found in linear time (the first opening,
+    the last closing: a name may itself hold quotes)."""
+    start = message.find(_SIGNAL_START)
+    if start < 0:
+        return None
+    start += len(_SIGNAL_START)
+    end = message.rfind(_SIGNAL_END, start)
+    return (message[start:end].strip() or None) if end >= 0 else None
 
 
 def breached_rows(message: str) -> list[dict[str, Any]]:
     """The rows the message lists that breach their threshold. Older component versions listed every
     evaluated row; rows whose values are missing are kept (the monitor counted them)."""
-    rows = [_row(item) for item in _listed_objects(message)]
+    rows = [_row(item) for item in _listed_objects(message[:MAX_MESSAGE_CHARS])[:MAX_ROWS]]
     return [row for row in rows if row is not None and _breaches(row)]
 
 
@@ -104,14 +115,14 @@ def _listed_objects(message: str) -> list[Any]:
     """The JSON objects after the message's sentences: a Python list of JSON strings, or, when that
     does not parse (e.g. a tag cut short), each complete `{…}` found in the text."""
     start, end = message.find("["), message.rfind("]")
-    if 0 <= start < end:
+    if 0 <= start < end and end - start < MAX_LITERAL_CHARS:
         try:
             listed = ast.literal_eval(message[start : end + 1])
             if isinstance(listed, list):
                 return [_json(item) for item in listed]
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             pass
-    return [_json(found) for found in _JSON_OBJECT.findall(message)]
+    return [_json(found.group()) for _, found in zip(range(MAX_ROWS), _JSON_OBJECT.finditer(message), strict=False)]
 
 
 def _json(text: Any) -> Any:

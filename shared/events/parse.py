@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.events.catalog import full_event_type
 from shared.events.model import (
     EVENT_CLASSES,
+    MAX_ID_CHARS,
     MODEL_MONITOR_SOURCE,
     RUN_STATUSES,
     AmlEvent,
@@ -42,9 +44,12 @@ def _normalise_field(key: str, kind: str, value: Any, required: bool) -> Any:
         if isinstance(value, bool):
             raise EventRejected(where, "must be a number, got bool")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise EventRejected(where, f"must be a number, got {value!r:.60}") from None
+        if not math.isfinite(number):  # NaN and Infinity are not JSON: no body could carry them
+            raise EventRejected(where, f"must be a finite number, got {value!r:.60}")
+        return number
     # Strings; numbers are accepted where the docs say string (ModelVersion arrives as 7).
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise EventRejected(where, f"must be a string, got {type(value).__name__}")
@@ -72,17 +77,32 @@ def _text(envelope: Mapping[str, Any], *names: str, required: bool = True) -> st
     return ""
 
 
+def _event_id(envelope: Mapping[str, Any]) -> str:
+    """The id exactly as sent (" ws-1 " and "ws-1" are different events); not blank, not huge."""
+    value = envelope.get("id")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise EventRejected("id", "is missing")
+    if not isinstance(value, str):
+        raise EventRejected("id", f"must be a string, got {type(value).__name__}")
+    if len(value) > MAX_ID_CHARS:
+        raise EventRejected("id", f"is {len(value):,} characters long; at most {MAX_ID_CHARS:,} are accepted")
+    return value
+
+
 def _event_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
+    if not isinstance(value, (str, datetime)):
         raise EventRejected("eventTime", f"must be an ISO 8601 string, got {type(value).__name__}")
     try:
-        return datetime.fromisoformat(value)
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     except ValueError:
         raise EventRejected("eventTime", f"is not an ISO 8601 time: {value!r:.60}") from None
+    try:  # every reader converts to UTC: a time at the calendar's edge must not fail each of them
+        moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC).astimezone(UTC)
+    except OverflowError:
+        raise EventRejected("eventTime", f"is out of range once converted to UTC: {value!s:.60}") from None
+    return moment
 
 
 def parse_event(raw: Any) -> AmlEvent:
@@ -90,7 +110,7 @@ def parse_event(raw: Any) -> AmlEvent:
     envelope = _envelope(raw)
     event_id = None
     try:
-        event_id = _text(envelope, "id")
+        event_id = _event_id(envelope)
         return _build(envelope, event_id)
     except EventRejected as rejected:
         rejected.event_id = event_id

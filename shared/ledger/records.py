@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.platform.tables import table_key
+
 # Statuses a record can have. `running` is a live claim; `done`, `skipped` and `grouped` (held for a
 # digest, shared/noise/digests.py) are final.
 RUNNING, DONE, SKIPPED, FAILED, GROUPED = "running", "done", "skipped", "failed", "grouped"
@@ -38,11 +40,16 @@ class LedgerRecord:
     updated: datetime | None = None
     lease_until: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    event_key: str = ""  # the event's storage key (AmlEvent.key); "" for the key of `event_id`
+
+    def __post_init__(self) -> None:
+        self.event_key = self.event_key or table_key(self.event_id)
 
     @property
     def key(self) -> str:
-        """Stable idempotency key of this action for this event."""
-        return f"{self.event_id}/{self.route}/{self.position}"
+        """Stable idempotency key of this action for this event: the same for every delivery, never
+        the same for two events or two actions (each part is a storable key, which holds no `/`)."""
+        return f"{self.event_key}/{table_key(self.route)}/{self.position}"
 
 
 @dataclass
@@ -92,7 +99,7 @@ class Ledger(Protocol):
         self, function: str, reason: str, raw: Any, event_id: str | None, event_type: str | None = None
     ) -> str: ...
 
-    def annotate(self, event_id: str, route: str, position: int, detail: str, extra: dict[str, Any]) -> None: ...
+    def annotate(self, event_key: str, route: str, position: int, detail: str, extra: dict[str, Any]) -> None: ...
 
     def records(
         self,

@@ -29,7 +29,7 @@ from shared.ledger.records import (
 )
 from shared.platform.clock import now
 from shared.platform.storage import insert_entity
-from shared.platform.tables import storable_entity, table_key
+from shared.platform.tables import derived_key, storable, storable_entity, table_key
 from shared.settings import Settings
 
 _MAX_TEXT = 16_000  # Table Storage allows 64 KiB per string property; keep well inside it
@@ -154,9 +154,10 @@ class TableLedger:
             # Our lease ran out and another worker took the claim over; its outcome wins.
             pass
 
-    def annotate(self, event_id: str, route: str, position: int, detail: str, extra: dict[str, Any]) -> None:
-        """Add to a settled record what happened later (a grouped event: the digest it went into)."""
-        entity = {"PartitionKey": table_key(event_id), "RowKey": table_key(f"{route}|{position:03d}"),
+    def annotate(self, event_key: str, route: str, position: int, detail: str, extra: dict[str, Any]) -> None:
+        """Add to a settled record what happened later (a grouped event: the digest it went into).
+        `event_key`: the event's storage key (AmlEvent.key)."""
+        entity = {"PartitionKey": event_key, "RowKey": table_key(f"{route}|{position:03d}"),
                   "detail": detail[:_MAX_TEXT], "extra": json.dumps(extra, default=str)[:_MAX_TEXT]}  # fmt: skip
         self._call("annotating a record", self.table.update_entity, storable_entity(entity), mode="merge")
 
@@ -226,10 +227,12 @@ class TableLedger:
         status: str | None = None,
     ) -> Iterator[LedgerRecord]:
         """Ledger records, filtered by the table service (not here)."""
-        conditions = {"PartitionKey eq @pk": table_key(event_id) if event_id else None, "updated ge @since": since,
-                      "route eq @route": route, "status eq @status": status}  # fmt: skip
-        for entity in self._query(self.table, "listing records", conditions):
-            yield _from_entity(entity)
+        for key in _partitions(event_id):
+            written_id = storable(event_id) if event_id else None
+            conditions = {"PartitionKey eq @pk": key, "event_id eq @event_id": written_id, "updated ge @since": since,
+                          "route eq @route": route, "status eq @status": status}  # fmt: skip
+            for entity in self._query(self.table, "listing records", conditions):
+                yield _from_entity(entity)
 
     def rejections(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[RejectedRecord]:
         conditions = {"event_id eq @event_id": event_id, "received ge @since": since}
@@ -270,6 +273,15 @@ def _payload_bytes(raw: Any) -> bytes:
     return json.dumps(raw, default=str).encode("utf-8")
 
 
+def _partitions(event_id: str | None) -> list[str | None]:
+    """Where the records of `event_id` are: its key, and for an id `<parent>/<name>` (a derived
+    event's, e.g. a model monitor's drift signal) the derived key of the parent (AmlEvent.key)."""
+    if event_id is None:
+        return [None]
+    parent, slash, _ = event_id.rpartition("/")
+    return [table_key(event_id), *([derived_key(table_key(parent))] if slash else [])]
+
+
 def _when(entity: Any, name: str) -> datetime | None:
     value = entity.get(name)
     return datetime.fromtimestamp(value.timestamp(), UTC) if value is not None else None
@@ -277,7 +289,7 @@ def _when(entity: Any, name: str) -> datetime | None:
 
 def _to_entity(record: LedgerRecord) -> dict[str, Any]:
     entity: dict[str, Any] = {
-        "PartitionKey": table_key(record.event_id),
+        "PartitionKey": record.event_key,
         "RowKey": table_key(f"{record.route}|{record.position:03d}"),
         "event_id": record.event_id,
         "route": record.route,
@@ -305,6 +317,7 @@ def _from_entity(entity: Any) -> LedgerRecord:
         extra = {}
     return LedgerRecord(
         event_id=entity.get("event_id", ""),
+        event_key=entity.get("PartitionKey", ""),
         route=entity.get("route", ""),
         position=int(entity.get("position", 0)),
         kind=entity.get("kind", ""),

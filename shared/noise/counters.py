@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.actions import ActionSkipped
+from shared.actions import ActionFailed, ActionSkipped
 from shared.platform.clock import now
-from shared.platform.tables import table_key
+from shared.platform.tables import storable, table_key, text_digest
 from shared.settings import Settings
 
 _RESERVE_ATTEMPTS = 8
+_LOST_RACE = (409, 412)  # the row was created, or changed, since it was read
+_SHOWN_KEY_CHARS = 500  # of a cooldown key, in records and reasons (the row key holds all of it)
+_HOLDER_CHARS = 100  # ledger keys longer than this are held by their hash: 500 holders fit one property
 
 
 @dataclass
@@ -69,15 +72,17 @@ class GuardrailStore:
     def reserve(
         self,
         scope: str,
-        holder: str,
+        ledger_key: str,
         event_id: str,
         *,
         cooldown: tuple[str, float] | None,
         max_per_day: int | None,
         wording: tuple[str, str, str] = ("cooldown", "started", "new start"),
     ) -> Reservation:
-        """Count one start for the ledger key `holder`, or raise ActionSkipped saying why not.
-        `wording` names the limit in that reason (a route's repeat_interval counts notifications)."""
+        """Count one start for `ledger_key`, or raise ActionSkipped saying why not (ActionFailed, or the
+        storage's error, when it could not be decided). `wording` names the limit in that reason (a
+        route's repeat_interval counts notifications)."""
+        holder = _holder(ledger_key)
         from azure.core import MatchConditions
         from azure.data.tables import TableTransactionError, UpdateMode
 
@@ -93,11 +98,12 @@ class GuardrailStore:
                 if existing is not None and existing["holder"] != holder and existing["until"] > at:
                     limit, done, next_one = wording
                     raise ActionSkipped(
-                        f"{limit}: {key!r} last {done} at {_stamp(existing['started'])} by event "
+                        f"{limit}: {key[:_SHOWN_KEY_CHARS]!r} last {done} at {_stamp(existing['started'])} by event "
                         f"{existing['event_id']}; no {next_one} until {_stamp(existing['until'])}"
                     )
-                entity = {"PartitionKey": partition, "RowKey": row, "key": key, "holder": holder, "event_id": event_id,
-                          "started": at, "until": at + timedelta(seconds=seconds)}  # fmt: skip
+                entity = {"PartitionKey": partition, "RowKey": row, "key": storable(key[:_SHOWN_KEY_CHARS]),
+                          "holder": holder, "event_id": storable(event_id), "started": at,
+                          "until": at + timedelta(seconds=seconds)}  # fmt: skip
                 operations.append(_write(entity, existing, UpdateMode, MatchConditions))
             if max_per_day is not None:
                 day = at.strftime("%Y-%m-%d")
@@ -117,10 +123,15 @@ class GuardrailStore:
                 operations.append(_write(entity, existing, UpdateMode, MatchConditions))
             try:
                 self.table.submit_transaction(operations)
-            except TableTransactionError:
-                continue  # another delivery wrote first: judge again on what it left
+            except TableTransactionError as error:
+                if error.status_code in _LOST_RACE:
+                    continue  # another delivery wrote first: judge again on what it left
+                raise  # the storage refused the write itself: a failure, never a reason to skip
             return Reservation(self, partition, holder, tuple(op[1]["RowKey"] for op in operations))
-        raise ActionSkipped("guardrails: too many concurrent starts competing for the same limits; not started")
+        # Not a decision about the limits: tried again on redelivery.
+        raise ActionFailed(
+            f"{wording[0]}: other writers kept winning the counter ({_RESERVE_ATTEMPTS} tries)", retryable=True
+        )
 
     def release(self, reservation: Reservation) -> None:
         """Give back what a failed start took (best effort: a slot left taken only makes limits stricter)."""
@@ -148,6 +159,10 @@ class GuardrailStore:
                 )  # fmt: skip
             except HttpResponseError:
                 pass
+
+
+def _holder(ledger_key: str) -> str:
+    return ledger_key if len(ledger_key) <= _HOLDER_CHARS else "~" + text_digest(ledger_key)[:40]
 
 
 def _write(entity: dict[str, Any], existing: Any, update_mode: Any, match: Any) -> tuple[Any, ...]:

@@ -21,18 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.events.digest import DIGEST_PREFIX, DigestEvent
-from shared.events.model import AmlEvent, EventRejected
+from shared.events.model import AmlEvent, EventRejected, get_ci
 from shared.events.parse import parse_event
 from shared.ledger.records import LedgerUnavailable
 from shared.platform.clock import now
 from shared.platform.storage import insert_entity
-from shared.platform.tables import table_key
+from shared.platform.tables import storable, table_key
 from shared.routing.conditions import event_view, resolve
 from shared.routing.noise_options import GroupSpec
 from shared.settings import Settings
@@ -46,6 +46,9 @@ RETRY_SECONDS = 60.0
 _ETAG_ATTEMPTS = 50  # a burst of one sweep's runs all write the same group row
 _ENVELOPE_KEYS = ("id", "eventType", "subject", "topic", "eventTime", "data", "dataVersion")
 _MISSING_VALUE = "(none)"
+# A member row's event (JSON, ASCII): a string property holds 64 KiB of UTF-16, 32,768 characters.
+MAX_MEMBER_CHARS = 30_000
+_SHOWN_VALUE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -89,9 +92,10 @@ class DigestStore:
         from azure.core.exceptions import AzureError, ResourceExistsError
 
         values = group_values(event, spec)
-        partition = _partition(route, values)
-        member = {"PartitionKey": partition, "RowKey": MEMBER_PREFIX + table_key(event.id), "digest": "",
-                  "received": now(), "event": json.dumps(_envelope(event), default=str)}  # fmt: skip
+        partition = _partition(route, values)  # of the whole values; what is shown of them is cut
+        values = tuple((path, _shown(value)) for path, value in values)
+        member = {"PartitionKey": partition, "RowKey": MEMBER_PREFIX + event.key, "digest": "", "received": now(),
+                  "event": member_json(event), "derived_from": storable(event.derived_from or "")}  # fmt: skip
         try:
             try:
                 insert_entity(self.table, member)
@@ -254,7 +258,8 @@ class DigestStore:
 
     def _member_event(self, entity: Any) -> AmlEvent | None:
         try:
-            return parse_event(json.loads(entity["event"]))
+            event = parse_event(json.loads(entity["event"]))
+            return replace(event, derived_from=entity.get("derived_from") or None)
         except (ValueError, EventRejected) as error:  # written by this app: only a bug gets here
             logger.error("digest member %s cannot be read back: %s", entity["RowKey"], error)
             return None
@@ -278,9 +283,38 @@ def _admit(row: dict[str, Any], spec: GroupSpec, added: bool) -> None:
         row["due"] = now() + timedelta(seconds=spec.wait)
 
 
-def _envelope(event: AmlEvent) -> dict[str, Any]:
+def member_json(event: AmlEvent) -> str:
+    """The event as a member row keeps it: whole when it fits a table property, else with long texts
+    and lists cut (a digest lists members briefly) and `"trimmed": true`; as a last resort only the
+    fields its type declares. The id and type are always whole: the member must be the same event."""
     written = event.to_dict()
-    return {key: written[key] for key in _ENVELOPE_KEYS}
+    envelope = {key: written[key] for key in _ENVELOPE_KEYS}
+    text = json.dumps(envelope, default=str)
+    if len(text) <= MAX_MEMBER_CHARS:
+        return text
+    declared = {key: get_ci(event.data, key) for _, key, _, _ in event.FIELDS if get_ci(event.data, key) is not None}
+    for data, chars, items in ((envelope["data"], 1024, 100), (envelope["data"], 128, 10), (declared, 128, 10)):
+        trimmed = {**envelope, "subject": _cut(envelope["subject"], 1024, items),
+                   "data": _cut(data, chars, items), "trimmed": True}  # fmt: skip
+        text = json.dumps(trimmed, default=str)
+        if len(text) <= MAX_MEMBER_CHARS:
+            return text
+    raise AssertionError("unreachable: an id and declared fields, cut, fit a property")
+
+
+def _cut(value: Any, chars: int, items: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= chars else value[: chars - 1] + "…"
+    if isinstance(value, Mapping):
+        return {str(key)[:chars]: _cut(item, chars, items) for key, item in list(value.items())[:items * 10]}
+    if isinstance(value, (list, tuple)):
+        return [_cut(item, chars, items) for item in value[:items]]
+    return value
+
+
+def _shown(value: str) -> str:
+    """A group value as records and digests show it (the partition is keyed by all of it)."""
+    return value if len(value) <= _SHOWN_VALUE_CHARS else value[: _SHOWN_VALUE_CHARS - 1] + "…"
 
 
 def _utc(value: Any) -> datetime:

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.actions import ActionSkipped
+from shared.actions import ActionFailed, ActionSkipped
 from shared.events.model import AmlEvent
 from shared.ledger.records import GROUPED, SKIPPED, LedgerUnavailable
 from shared.noise.silences import SilenceStore
@@ -96,6 +96,8 @@ class Gate:
             )  # fmt: skip
         except ActionSkipped as skipped:
             return str(skipped)
+        except ActionFailed as failed:
+            raise LedgerUnavailable(str(failed)) from failed
         except AzureError as error:
             raise LedgerUnavailable(f"repeat_interval storage unavailable: {str(error).splitlines()[0]}") from error
         return None

@@ -21,10 +21,11 @@ from shared.actions import ActionContext, ActionFailed, ActionSkipped
 from shared.events.model import AmlEvent, EventRejected
 from shared.events.monitoring import derived_events
 from shared.events.parse import parse_event
-from shared.ledger.records import DONE, FAILED, SKIPPED, AlreadyHandled, Claim, Ledger, LedgerRecord
+from shared.ledger.records import DONE, FAILED, SKIPPED, AlreadyHandled, Claim, Ledger, LedgerRecord, LedgerUnavailable
 from shared.noise.gate import Gate, Hold
 from shared.pipeline.enricher import Enricher
 from shared.pipeline.reports import PLANNED, REJECTED, UNROUTED, ActionReport, emit
+from shared.platform.network import deadline_at
 from shared.routing.routes import Route, RouteAction, RouteTable
 from shared.settings import Settings
 
@@ -36,6 +37,8 @@ logger = logging.getLogger("aml_events")
 FLUSH_FUNCTION = "flush_digests"
 # Time kept back from the budget to record outcomes after the last attempt.
 RECORDING_RESERVE_SECONDS = 1.0
+# A claim's lease runs at least this long past the end of the invocation's budget.
+LEASE_MARGIN_SECONDS = 30.0
 
 
 class Engine:
@@ -81,7 +84,7 @@ class Engine:
             acting += self._with_details(derived, self.routes().matching(derived), deadline)
         if not acting:
             return unrouted
-        planned = [(routed, route, self._hold(routed, route)) for routed, route in acting]
+        planned = [(routed, route, self._hold(routed, route, deadline)) for routed, route in acting]
         reports = self._run_all(function, planned, deadline)
         for _, _, hold in planned:
             admission = hold.admission if hold else None
@@ -113,7 +116,8 @@ class Engine:
             store.abandon(partition)
             return []
         spec = route.noise.group
-        digest = store.take(partition, spec, self.settings.lease_seconds, force=force)
+        lease = max(self.settings.lease_seconds, self.settings.invocation_budget_seconds + LEASE_MARGIN_SECONDS)
+        digest = store.take(partition, spec, lease, force=force)
         if digest is None:
             return []
         reports = self.deliver_digest(digest, route)
@@ -127,7 +131,7 @@ class Engine:
         assert self.ledger is not None
         for member in digest.members:
             for action in route.actions:
-                self.ledger.annotate(member.id, route.name, action.position, f"grouped into {digest.id}",
+                self.ledger.annotate(member.key, route.name, action.position, f"grouped into {digest.id}",
                                      {"digest": digest.id, "group": digest.route})  # fmt: skip
         deadline = time.monotonic() + self.settings.invocation_budget_seconds
         return self._run_all(FLUSH_FUNCTION, [(digest, route, None)], deadline)
@@ -148,10 +152,19 @@ class Engine:
                 acting.append((enriched, route))
         return acting
 
-    def _hold(self, event: AmlEvent, route: Route) -> Hold | None:
+    def _hold(self, event: AmlEvent, route: Route, deadline: float) -> Hold | None:
+        """The route's hold; one that cannot be decided (its storage failed) is the route's failure
+        alone, recorded with its reason, while the other routes act."""
         if self.gate is None or self.dry_run or self.ledger is None:
             return None
-        return self.gate.hold(event, route)
+        try:
+            with deadline_at(deadline - RECORDING_RESERVE_SECONDS):
+                return self.gate.hold(event, route)
+        except LedgerUnavailable as error:
+            return Hold(FAILED, f"not acted on: {error}")
+        except Exception as error:
+            logger.exception("route %s: the gate failed on event %s", route.name, event.id)
+            return Hold(FAILED, f"not acted on: the gate failed: {type(error).__name__}: {error}")
 
     def _run_all(
         self, function: str, routes: list[tuple[AmlEvent, Route, Hold | None]], deadline: float
@@ -174,6 +187,12 @@ class Engine:
     def _run(
         self, event: AmlEvent, function: str, route: Route, action: RouteAction, hold: Hold | None, deadline: float
     ) -> ActionReport:
+        with deadline_at(deadline):  # storage calls too: every path ends within the budget
+            return self._run_action(event, function, route, action, hold, deadline)
+
+    def _run_action(
+        self, event: AmlEvent, function: str, route: Route, action: RouteAction, hold: Hold | None, deadline: float
+    ) -> ActionReport:
         started = time.monotonic()
         report = ActionReport(
             event.id, event.event_type, function, route.name, action.kind, PLANNED, "",
@@ -185,12 +204,12 @@ class Engine:
             return report
         record = LedgerRecord(
             event.id, route.name, action.position, action.kind, action.target, "", event_type=event.event_type,
-            function=function,
+            function=function, event_key=event.key,
         )  # fmt: skip
         ctx = ActionContext(event, route.name, action.position, record.key, deadline, self.settings)
         known = self._known_outcome(ctx, action, hold)
         if known is None:
-            claim = self.ledger.claim(record, self.settings.lease_seconds)
+            claim = self.ledger.claim(record, self._lease_seconds(deadline))
         else:
             record.status, record.detail, record.attempts, record.extra = _noting_enrichment(event, known)
             claim = self.ledger.settle(record)
@@ -212,11 +231,16 @@ class Engine:
         emit(report)
         return report
 
+    def _lease_seconds(self, deadline: float) -> float:
+        """A claim's lease outlasts the invocation holding it: no redelivery takes over a live action."""
+        return max(self.settings.lease_seconds, deadline - time.monotonic() + LEASE_MARGIN_SECONDS)
+
     def _act_and_record(
         self, ctx: ActionContext, action: RouteAction, claim: Claim, deadline: float
     ) -> tuple[str, str, int]:
         """Run a claimed action (with retries), then write its outcome over the claim."""
         status, detail, attempts, extra = _noting_enrichment(ctx.event, self._attempt(ctx, action, deadline))
+        detail = action.action.redact(detail)
         attempts += claim.previous.attempts if claim.previous else 0
         assert self.ledger is not None
         self.ledger.finish(claim, status, detail, attempts, extra)
@@ -232,7 +256,7 @@ class Engine:
             try:
                 action.action.run(ctx)
             except Exception as error:
-                status, detail = FAILED, _crashed(action, ctx.route, error)
+                status, detail = FAILED, action.action.redact(_crashed(action, ctx.route, error))
                 assert self.ledger is not None
                 self.ledger.finish(claim, status, detail, attempts, {})
         return status, detail, attempts
@@ -259,7 +283,8 @@ class Engine:
                 budget_end if action.timeout is None else min(budget_end, time.monotonic() + action.timeout)
             )
             try:
-                outcome = action.action.run(replace(ctx, deadline=action_deadline, attempt=attempt))
+                with deadline_at(action_deadline):
+                    outcome = action.action.run(replace(ctx, deadline=action_deadline, attempt=attempt))
                 return DONE, outcome.detail, attempt, outcome.record
             except ActionSkipped as skipped:
                 return SKIPPED, str(skipped), attempt, {}

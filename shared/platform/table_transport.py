@@ -5,7 +5,9 @@ Table responses are small JSON documents (or the multipart answer to a transacti
 is read whole before the SDK sees it. Errors map as azure-core's requests transport maps them:
 the request could not be sent -> ServiceRequestError, no complete answer -> ServiceResponseError
 (timeouts as their ...TimeoutError subclasses); the SDK's retry policy decides what to retry, then
-the ledger reports storage unavailable.
+the ledger reports storage unavailable. Every read and write ends by the calling thread's deadline
+(shared/platform/network.py: the engine sets the invocation's), and so does the retry policy's
+backoff sleep: a storage that accepts connections but never answers costs no more than the budget.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from azure.core.rest import HttpRequest
 # also gives the SDK's older calls, `body()` and the `parts()` of a transaction's answer.
 from azure.core.rest._http_response_impl import HttpResponseImpl
 
+from shared.platform.network import DeadlineExceeded, GuardedTransport, remaining, sleep_within_deadline
 from shared.platform.tls import tls_context
 
 # The request did not (wholly) reach the service; anything else failed while waiting for its answer.
@@ -67,8 +70,10 @@ class TableTransport(HttpTransport):
     def __init__(self, *, connection_timeout: float, read_timeout: float) -> None:
         self.connection_timeout = connection_timeout
         self.read_timeout = read_timeout
-        # The SDK follows redirects itself (its RedirectPolicy), so httpx must not.
-        self.client = httpx.Client(verify=tls_context(), follow_redirects=False)
+        # The SDK follows redirects itself (its RedirectPolicy), so httpx must not. Storage is the app's
+        # own account (Azurite on loopback locally): no destination guard, only the deadline.
+        transport = GuardedTransport(verify=tls_context(), limits=httpx.Limits(), allow_private=True)
+        self.client = httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
 
     def open(self) -> None:
         pass  # the client is open from the start, for the life of the worker
@@ -82,17 +87,23 @@ class TableTransport(HttpTransport):
     def __exit__(self, *args: Any) -> None:
         pass
 
+    def sleep(self, duration: float) -> None:
+        """The retry policy's backoff, never past the thread's deadline."""
+        sleep_within_deadline(duration)
+
     def send(self, request: Any, **kwargs: Any) -> TableResponse:
         """`request` is an azure.core.rest.HttpRequest, or the SDK's older kind for transactions."""
         timeout = httpx.Timeout(
-            kwargs.get("read_timeout") or self.read_timeout,
-            connect=kwargs.get("connection_timeout") or self.connection_timeout,
+            remaining(kwargs.get("read_timeout") or self.read_timeout),
+            connect=remaining(kwargs.get("connection_timeout") or self.connection_timeout),
         )
         body = request.content if isinstance(request, HttpRequest) else request.data
         try:
             response = self.client.request(
                 request.method, request.url, headers=dict(request.headers), content=body, timeout=timeout
             )
+        except DeadlineExceeded as error:
+            raise ServiceResponseTimeoutError(f"no answer within the invocation's budget: {error}") from error
         except _NOT_SENT_IN_TIME as error:
             raise ServiceRequestTimeoutError(error, error=error) from error
         except _NOT_SENT as error:

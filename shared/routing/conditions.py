@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shared.events.model import AmlEvent, get_ci
+from shared.routing.patterns import PatternTimeout, pattern_problem, search
+
+logger = logging.getLogger("aml_events.routing")
 
 OPERATORS = (
     "equals", "in", "not_in", "startswith", "endswith", "contains", "matches",
@@ -132,7 +135,11 @@ class Condition:
         if op == "contains":
             return operand in text
         if op == "matches":
-            return re.search(expected, str(actual), re.IGNORECASE) is not None
+            try:
+                return search(expected, str(actual))
+            except PatternTimeout as timeout:  # said, not silent: the route does not match this event
+                logger.warning("condition %s (line %s): %s; taken as no match", self.path, self.line, timeout)
+                return False
         raise ValueError(f"unknown operator {op!r}")  # unreachable: operators are checked at load
 
 
@@ -156,10 +163,8 @@ def parse_conditions(path: str, spec: Any, line: int) -> tuple[list[Condition], 
             problems.append(f"{path}: {op} needs a number, got {operand!r}")
             continue
         elif op == "matches":
-            try:
-                re.compile(str(operand))
-            except re.error as error:
-                problems.append(f"{path}: bad regular expression {operand!r}: {error}")
+            if (problem := pattern_problem(str(operand))) is not None:
+                problems.append(f"{path}: {problem}")
                 continue
             operand = str(operand)
         elif op == "exists" and not isinstance(operand, bool):

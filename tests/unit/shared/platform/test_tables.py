@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.keys import derived_key, file_name, storable_key
+from shared.platform.tables import derived_key, file_name, table_key
 
 # Everything a JSON string can carry, lone surrogates included, short and long.
 any_text = st.text(alphabet=st.characters(codec=None, min_codepoint=0), max_size=40) | st.builds(
@@ -22,7 +22,7 @@ def _table_size(key: str) -> int:
 
 @given(any_text)
 def test_a_storable_key_has_no_forbidden_character_and_fits_a_table_key(text: str) -> None:
-    key = storable_key(text)
+    key = table_key(text)
     assert not _FORBIDDEN.search(key)
     key.encode("utf-8")  # no lone surrogate: the service could not read it
     assert _table_size(key) <= 640
@@ -32,9 +32,9 @@ def test_a_storable_key_has_no_forbidden_character_and_fits_a_table_key(text: st
 @given(any_text, any_text)
 def test_distinct_texts_never_share_a_key(left: str, right: str) -> None:
     if left != right:
-        assert storable_key(left) != storable_key(right)
+        assert table_key(left) != table_key(right)
         assert file_name(left, ".eml") != file_name(right, ".eml")
-        assert derived_key(storable_key(left), "model-monitor") != storable_key(right)
+        assert derived_key(table_key(left)) != table_key(right)
 
 
 def test_the_collisions_found_in_review_are_gone() -> None:
@@ -45,20 +45,20 @@ def test_the_collisions_found_in_review_are_gone() -> None:
         ("x" * 5000, "x" * 5001),
     ]
     for left, right in pairs:
-        assert storable_key(left) != storable_key(right)
+        assert table_key(left) != table_key(right)
     names = {file_name(text, ".eml") for text in ("a/b", "a?b", "a b", "a_b", "A_b", "a" * 200 + "1", "a" * 200 + "2")}
     assert len(names) == 7
 
 
 def test_a_derived_key_is_out_of_reach_of_any_incoming_id() -> None:
     # An incoming event whose id ends the way a derived signal's does keeps a key of its own.
-    assert derived_key(storable_key("run-1"), "model-monitor") != storable_key("run-1/model-monitor")
-    assert derived_key(storable_key("run-1"), "model-monitor") != storable_key("run-1%!model-monitor")
+    assert derived_key(table_key("run-1")) != table_key("run-1/model-monitor")
+    assert derived_key(table_key("run-1")) != table_key("run-1%!derived")
 
 
 @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=60))
 def test_plain_ids_stay_readable(text: str) -> None:
-    assert storable_key(text) == text
+    assert table_key(text) == text
     assert file_name(text) == text
 
 

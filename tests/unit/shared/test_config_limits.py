@@ -6,8 +6,8 @@ import jinja2
 import pytest
 import yaml
 
+from shared.routing.yamllimits import MAX_FILE_BYTES, LimitExceeded, check_expanded_size, check_size
 from shared.sandbox import MAX_OUTPUT_CHARS, BoundedSandbox, RenderLimit, render_bounded
-from shared.yamllimits import MAX_FILE_BYTES, LimitExceeded, check_expanded_size, check_size
 
 _ENV = BoundedSandbox(undefined=jinja2.StrictUndefined)
 
@@ -34,7 +34,7 @@ def test_a_template_that_would_not_end_or_would_build_too_much_is_stopped(source
 
 def test_ordinary_templates_render_as_before() -> None:
     source = (
-        "{% for i in range(3) %}{{ i }}{% endfor %} {{ 'ab' * 2 }} {{ '%05.1f'|format(2.5) }} {{ '{:>4}'.format(1) }}"  # noqa: E501
+        "{% for i in range(3) %}{{ i }}{% endfor %} {{ 'ab' * 2 }} {{ '%05.1f'|format(2.5) }} {{ '{:>4}'.format(1) }}"
     )
     assert render_bounded(_ENV.from_string(source), {}) == "012 abab 002.5    1"
 

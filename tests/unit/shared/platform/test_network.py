@@ -18,14 +18,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.outbound import (
+from shared.platform.addresses import ascii_host, embedded_ipv4, refusal
+from shared.platform.network import (
     DeadlineExceeded,
     DestinationRefused,
     GuardedTransport,
     deadline_at,
     read_capped,
 )
-from shared.addresses import ascii_host, embedded_ipv4, refusal
 
 SPECIAL = ["168.63.129.16", "100.64.0.1", "100.127.255.254", "100.100.100.200", "169.254.169.254", "127.0.0.1",
            "10.0.0.1", "172.16.0.1", "192.168.1.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::",

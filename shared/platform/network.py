@@ -25,7 +25,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from shared.addresses import refusal
+from shared.platform.addresses import refusal
 
 MAX_RESPONSE_BYTES = 256 * 1024  # what a webhook receiver's answer may take of a worker's memory
 
@@ -50,6 +50,18 @@ def deadline_at(moment: float) -> Iterator[None]:
         yield
     finally:
         _local.deadline = previous
+
+
+def remaining(timeout: float) -> float:
+    """`timeout`, or less when the thread's deadline comes sooner (at least a millisecond: a request
+    made after the deadline fails at its first read or write, saying so)."""
+    deadline = getattr(_local, "deadline", None)
+    return timeout if deadline is None else max(0.001, min(timeout, deadline - time.monotonic()))
+
+
+def sleep_within_deadline(seconds: float) -> None:
+    """Sleep `seconds`, or until the thread's deadline if that comes sooner."""
+    time.sleep(max(0.0, remaining(seconds)) if seconds > 0 else 0)
 
 
 def _bounded(timeout: float | None, what: str) -> float:

@@ -10,11 +10,7 @@ search that runs out of time counts as no match and says so in the log (never si
 from __future__ import annotations
 
 import functools
-import logging
-
-import regex
-
-logger = logging.getLogger("aml_events.patterns")
+from typing import Any
 
 MATCH_TIMEOUT_SECONDS = 0.25
 MAX_TEXT_CHARS = 64 * 1024  # what one `matches:` searches of a value
@@ -30,6 +26,8 @@ class PatternTimeout(RuntimeError):
 
 def pattern_problem(pattern: str) -> str | None:
     """Why `pattern` cannot be used for `matches:`, or None."""
+    import regex
+
     try:
         compiled = compile_pattern(pattern)
     except regex.error as error:
@@ -46,8 +44,11 @@ def pattern_problem(pattern: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=512)
-def compile_pattern(pattern: str) -> regex.Pattern[str]:
-    """Case-insensitive, as every string comparison of conditions. Raises regex.error."""
+def compile_pattern(pattern: str) -> Any:
+    """Case-insensitive, as every string comparison of conditions. Raises regex.error. (The library
+    loads with the first route that has `matches:`, not with every worker.)"""
+    import regex
+
     return regex.compile(pattern, regex.IGNORECASE | regex.VERSION0)
 
 
