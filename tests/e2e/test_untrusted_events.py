@@ -65,7 +65,7 @@ def test_a_large_event_is_grouped_and_does_not_block_the_other_route(noise_env, 
     delivery = deliver("run_events", event)
     assert delivery.error is None, delivery.error
     assert [request.path for request in receiver.requests] == ["/direct"]
-    grouped, direct = records(event["id"])
+    direct, grouped = records(event["id"])
     assert (grouped.route, grouped.status) == ("grouped", "grouped")
     assert (direct.route, direct.status) == ("direct", "done")
 
@@ -83,7 +83,7 @@ def test_a_route_whose_hold_fails_is_recorded_failed_and_the_others_still_act(
     event = failed_run()
     delivery = deliver("run_events", event)
     assert [request.path for request in receiver.requests] == ["/direct"]
-    grouped, direct = records(event["id"])
+    direct, grouped = records(event["id"])
     assert grouped.status == "failed" and "PropertyValueTooLarge" in grouped.detail
     assert direct.status == "done"
     assert delivery.error is not None  # the failed hold is tried again on redelivery
@@ -142,8 +142,8 @@ def test_any_event_id_is_recorded(app_env, receiver, deliver, event_id: str) -> 
     assert delivery.error is None, delivery.error
     (report,) = delivery.reports
     if report.status == "rejected":
-        (rejection,) = current_engine().ledger.rejections(event_id=event_id)
-        assert "id" in rejection.reason
+        (rejection,) = current_engine().ledger.rejections()
+        assert rejection.reason.startswith("id: ")
     else:
         assert report.status == "done"
         assert [r.status for r in records(event_id)] == ["done"]
@@ -210,19 +210,24 @@ MATCHES = """
 routes:
   - name: m
     events: [RunStatusChanged]
-    when: {data.ExperimentName: {matches: "^(a|aa)+$"}}
+    when: {data.ExperimentName: {matches: "^(\\\\w+\\\\s?)*$"}}
     actions:
       - log: {}
 """
 
 
-def test_a_backtracking_pattern_on_a_crafted_name_is_cut_and_said(app_env, deliver, caplog) -> None:
+def test_a_backtracking_pattern_decides_a_crafted_name(app_env, deliver) -> None:
+    # Exponential in a backtracking engine (re: hours on this name); linear on RE2.
     app_env(MATCHES)
-    with caplog.at_level(logging.WARNING, logger="aml_events"):
-        delivery = deliver("run_events", failed_run(experimentName="a" * 5000 + "!"))
-    assert delivery.error is None
-    assert delivery.statuses() == ["unrouted"]
-    assert any("no answer within" in record.getMessage() for record in caplog.records)
+    assert deliver("run_events", failed_run(experimentName="a " * 30_000 + "!")).statuses() == ["unrouted"]
+    assert deliver("run_events", failed_run(experimentName="a " * 30_000)).statuses() == ["done"]
+
+
+def test_a_pattern_that_needs_backtracking_is_a_validation_problem_with_its_line(app_env, deliver) -> None:
+    app_env(MATCHES.replace("^(\\\\w+\\\\s?)*$", "(a)\\\\1"))
+    delivery = deliver("run_events", failed_run())
+    assert delivery.error is not None
+    assert ".yaml:5: route 'm': data.ExperimentName: regular expression '(a)\\\\1' is not supported" in str(delivery.error)
 
 
 # ---- 7. email headers from a huge run id ---------------------------------------------------------------
@@ -308,7 +313,7 @@ def test_a_non_finite_drift_coefficient_never_makes_invalid_json(app_env, receiv
     app_env(DRIFT_HOOK, HOOK_URL=receiver.url)
     event = load_event("eventgrid/dataset_drift_detected.json")
     event["id"] = str(uuid.uuid4())
-    event["data"]["driftCoefficient"] = value
+    event["data"]["DriftCoefficient"] = value
     delivery = deliver("drift_detected", event)
     assert delivery.statuses() == ["rejected"]
     assert receiver.requests == []
