@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from shared.events.enrichment import lenient
 from shared.events.model import AmlEvent, get_ci
 from shared.events.parse import parse_event
+from shared.sandbox import BoundedSandbox, render_bounded
 
 _EXAMPLES = Path(__file__).with_name("example_events.json")
 
@@ -70,7 +71,7 @@ def _tojson(value: Any) -> str:
 
 
 def _environment(autoescape: bool, loader: jinja2.BaseLoader | None = None) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    env = BoundedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=autoescape,
         loader=loader,
@@ -132,8 +133,10 @@ def compile_template(source: str, *, html: bool = False) -> jinja2.Template:
 
 
 def render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    """The template's text, within bounded time and memory (shared/sandbox.py); TemplateProblem
+    naming the line otherwise."""
     try:
-        return template.render(context)
+        return render_bounded(template, context)
     except jinja2.UndefinedError as error:
         message = (error.message or "").replace("'shared.templates.CaseInsensitive object'", "the event")
         raise TemplateProblem(
@@ -141,7 +144,7 @@ def render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
         ) from None
     except jinja2.TemplateError as error:
         raise TemplateProblem(f"template error: {error}", *_failing_line(error)) from None
-    except (TypeError, ValueError, ArithmeticError) as error:
+    except (TypeError, ValueError, ArithmeticError, RecursionError, MemoryError) as error:
         raise TemplateProblem(f"template error: {type(error).__name__}: {error}", *_failing_line(error)) from None
 
 

@@ -38,7 +38,7 @@ class JsonBodyTemplate:
         return cls(template)
 
     def render(self, event: AmlEvent, route: str) -> bytes:
-        return render(self.template, template_context(event, route)).encode("utf-8")
+        return render(self.template, template_context(event, route)).encode("utf-8", "backslashreplace")
 
 
 def _json_problem(template: jinja2.Template, event_types: tuple[str, ...]) -> str | None:

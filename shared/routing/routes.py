@@ -25,6 +25,7 @@ from shared.problems import Problems
 from shared.routing.conditions import Condition, event_view, parse_conditions
 from shared.routing.durations import parse_duration
 from shared.routing.noise_options import NOISE_KEYS, NoiseControl, parse_noise
+from shared.routing.yamllimits import MAX_FILE_BYTES, LimitExceeded
 from shared.routing.yamlsource import LineDict, LineList, load_yaml
 
 ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "enrich", "actions", *NOISE_KEYS)
@@ -113,9 +114,14 @@ class RoutesError(ValueError):
 def load_routes(path: str | Path, environ: Mapping[str, str] | None = None, *, kinds: ActionKinds) -> RouteTable:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # a larger file is refused without reading all of it
+        text = data.decode("utf-8", "ignore" if len(data) > MAX_FILE_BYTES else "strict")
     except OSError as error:
         raise RoutesError([f"{path}: cannot read routes file: {error.strerror}"]) from None
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise RoutesError([f"{path}:{line}: the file is not UTF-8 text: {error.reason}"]) from None
     return parse_routes(text, str(path), os.environ if environ is None else environ, kinds=kinds)
 
 
@@ -129,7 +135,8 @@ def parse_routes(text: str, source: str, environ: Mapping[str, str], *, kinds: A
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark else 0
         reason = getattr(error, "problem", None) or str(error)
-        raise RoutesError([f"{source}:{line}: YAML syntax error: {reason}"]) from None
+        what = "YAML too large" if isinstance(error, LimitExceeded) else "YAML syntax error"
+        raise RoutesError([f"{source}:{line}: {what}: {reason}"]) from None
     if not isinstance(document, LineDict) or not isinstance(document.get("routes"), LineList):
         raise RoutesError([f"{source}:1: the file must be a mapping with a `routes:` list"])
     for key in document:

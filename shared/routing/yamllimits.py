@@ -24,7 +24,7 @@ def check_size(text: str) -> None:
     cut = text.encode("utf-8", "surrogatepass")[:MAX_FILE_BYTES].decode("utf-8", "ignore")
     line = cut.count("\n")
     raise LimitExceeded(
-        problem=f"the file is {size:,} bytes; at most {MAX_FILE_BYTES:,} are read",
+        problem=f"the file is larger than {MAX_FILE_BYTES:,} bytes",
         problem_mark=yaml.Mark("<file>", len(cut), line, 0, None, None),
     )
 

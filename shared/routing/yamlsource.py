@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from shared.routing.yamllimits import LimitExceeded, check_expanded_size, check_size
+
 
 class LineDict(dict):
     """A mapping from YAML that knows its own line and the line of each key (1-based)."""
@@ -60,11 +62,25 @@ for _loader in (_LineLoader, _FastLineLoader):
 
 
 def load_yaml(text: str) -> Any:
-    """Raises yaml.YAMLError (with `problem_mark`) on a syntax error or a duplicate key."""
-    # Both loaders are SafeLoader / CSafeLoader subclasses: they build no arbitrary objects.
+    """Raises yaml.YAMLError (with `problem_mark`) on a syntax error or a duplicate key, and
+    LimitExceeded (a YAMLError) when the text or what its aliases expand to is too large."""
+    check_size(text)
     try:
-        return yaml.load(text, Loader=_FastLineLoader)  # noqa: S506
+        return _load(text, _FastLineLoader)
+    except LimitExceeded:
+        raise
     except yaml.YAMLError:
         # libyaml words its errors tersely ("found character that cannot start any token" for a tab):
         # the pure-Python parser names the problem better, so the error people read comes from it.
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506
+        return _load(text, _LineLoader)
+
+
+def _load(text: str, loader_class: type) -> Any:
+    # Both loaders are SafeLoader / CSafeLoader subclasses: they build no arbitrary objects.
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        check_expanded_size(node)  # before anything is built: an alias bomb is refused, not expanded
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()

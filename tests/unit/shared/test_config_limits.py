@@ -6,8 +6,10 @@ import jinja2
 import pytest
 import yaml
 
+from shared.routing.routes import RoutesError
 from shared.routing.yamllimits import MAX_FILE_BYTES, LimitExceeded, check_expanded_size, check_size
 from shared.sandbox import MAX_OUTPUT_CHARS, BoundedSandbox, RenderLimit, render_bounded
+from shared.worker import load_routes, parse_routes
 
 _ENV = BoundedSandbox(undefined=jinja2.StrictUndefined)
 
@@ -74,3 +76,46 @@ def test_a_huge_file_is_refused_with_the_line_where_reading_stops() -> None:
         check_size(line * (MAX_FILE_BYTES // len(line) + 10))
     assert raised.value.problem_mark.line == MAX_FILE_BYTES // len(line)
     check_size(line * 100)
+
+
+# ---- through the routes loader: each bound is a validation problem with its line -----------------------
+
+ROUTE_WITH_BODY = """routes:
+  - name: r
+    events: [RunStatusChanged]
+    actions:
+      - webhook:
+          url: https://hooks.example.com/x
+          body: |
+            {{% for i in range(99999) %}}{{% for j in range(99999) %}}{{% endfor %}}{{% endfor %}}
+            {body}
+"""
+
+
+@pytest.mark.parametrize(
+    "body", ["{{ 'x' * 10**10 }}", "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "{{ '%999999999d' % 1 }}"]
+)
+def test_a_template_past_a_bound_is_a_validation_problem_with_its_line(body: str) -> None:
+    with pytest.raises(RoutesError) as raised:
+        parse_routes(ROUTE_WITH_BODY.format(body=body), "routes.yaml", {})
+    (problem,) = raised.value.problems
+    assert problem.startswith("routes.yaml:5: ") and "webhook: body" in problem, problem
+
+
+def test_an_alias_bomb_in_routes_yaml_is_a_problem_with_its_line() -> None:
+    text = _alias_bomb(9) + "routes: []\n"
+    with pytest.raises(RoutesError) as raised:
+        parse_routes(text, "routes.yaml", {})
+    (problem,) = raised.value.problems
+    assert problem.startswith("routes.yaml:6: YAML too large: the document expands to more than 200,000 values")
+
+
+def test_a_huge_routes_file_is_refused_without_reading_it_all(tmp_path) -> None:
+    path = tmp_path / "routes.yaml"
+    text = "routes:\n" + "  # a comment line of forty bytes......\n" * (MAX_FILE_BYTES // 40 + 10)
+    path.write_text(text)
+    with pytest.raises(RoutesError) as raised:
+        load_routes(path, {})
+    (problem,) = raised.value.problems
+    crossing = text[:MAX_FILE_BYTES].count("\n") + 1
+    assert problem == f"{path}:{crossing}: YAML too large: the file is larger than {MAX_FILE_BYTES:,} bytes", problem
