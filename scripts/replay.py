@@ -33,13 +33,19 @@ from scripts.local_host import event_files, indexed_functions, replay_payload
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def shown(text: str) -> str:
+    """Event text as a terminal shows it: control and format characters (escape sequences, bidi
+    overrides) as visible escapes, never interpreted."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
+
+
 def print_table(reports: list[Any]) -> None:
     rows = [("EVENT", "TYPE", "ROUTE", "ACTION", "STATUS", "DETAIL")]
     for r in reports:
-        rows.append((
+        rows.append(tuple(shown(cell) for cell in (
             (r.event_id or "-")[:13], (r.event_type or "-").rsplit(".", 1)[-1], r.route or "-",
             f"{r.action}#{r.position}" if r.action else "-", r.status, r.detail.replace("\n", " ")[:90],
-        ))  # fmt: skip
+        )))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True)) + "  " + row[5])
@@ -174,9 +180,9 @@ def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict
                             "dead_letter": vars(info) if info else None}  # fmt: skip
                     print(json.dumps(line, default=str))
                 continue
-            print(f"\n{blob.name} (written {blob.last_modified:%Y-%m-%d %H:%M:%S}Z): {outcome}")
+            print(f"\n{shown(blob.name)} (written {blob.last_modified:%Y-%m-%d %H:%M:%S}Z): {outcome}")
             for event_id, info in infos.items():
-                print(f"  {event_id or '(no id)'}: {info.summary()}")
+                print(f"  {shown(event_id or '(no id)')}: {shown(info.summary())}")
             print_table(reports)
     except AzureError as error:
         print(f"dead-letter storage unavailable: {str(error).splitlines()[0]}", file=sys.stderr)

@@ -24,7 +24,7 @@ from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 MAX_ITERATIONS = 100_000  # loop iterations in one render, over all loops
-MAX_OUTPUT_CHARS = 1_000_000  # a message body, subject or input value is far smaller
+MAX_OUTPUT_CHARS = 4_000_000  # a few times the largest event (1 MB): a body may repeat a field
 MAX_SECONDS = 2.0
 _MAX_EXPONENT_BITS = 4096
 _COUNTER_FILTER = "_bounded_iteration"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 import time
 from collections.abc import Mapping
@@ -154,7 +153,7 @@ def post(
     except DestinationRefused as refused:
         raise ActionFailed(str(refused)) from None
     except (DeadlineExceeded, httpx.TimeoutException):
-        raise ActionFailed(f"POST {target}: no complete answer within {budget:.3g}s", retryable=True) from None
+        raise ActionFailed(f"POST {target}: no answer within {budget:.3g}s", retryable=True) from None
     except httpx.TransportError as error:
         raise ActionFailed(f"POST {target}: {type(error).__name__}: {error}", retryable=True) from None
     if 200 <= response.status_code < 300:
@@ -179,18 +178,12 @@ def header_value(text: str) -> str:
 def json_bytes(body: Any) -> bytes:
     """Valid JSON whatever the data: a lone surrogate (JSON allows "\\ud800", UTF-8 does not) as its
     backslash escape, a float that is not finite (NaN, Infinity: not JSON) as null."""
-    text = json.dumps(_finite(body), default=str, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    options: dict[str, Any] = {"default": str, "separators": (",", ":"), "ensure_ascii": False}
+    try:
+        text = json.dumps(body, allow_nan=False, **options)
+    except ValueError:  # a NaN or Infinity somewhere (json.loads reads them from event data)
+        text = json.dumps(json.loads(json.dumps(body, **options), parse_constant=lambda _: None), **options)
     return text.encode("utf-8", "backslashreplace")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
 
 
 class PostAction(Action):

@@ -66,7 +66,8 @@ class AmlEvent:
     # Details fetched from the workspace for a route with `enrich: true` (shared/events/enrichment.py).
     enrichment: Any = field(default=None, compare=False, repr=False)
     # The id of the event this one was derived from (a model monitor's drift signal from its run event).
-    derived_from: str | None = None
+    # Not compared: an event read back from its own JSON (a digest member, replayed output) is the same.
+    derived_from: str | None = field(default=None, compare=False)
 
     # Set by each subclass, next to the annotations that type them: the data fields read from the
     # payload as (attribute, key, kind, required). Values live in `fields`, read through __getattr__.

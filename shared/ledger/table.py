@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.events.model import MAX_ID_CHARS
 from shared.ledger.records import (
     FINAL_STATUSES,
     RUNNING,
@@ -178,7 +179,7 @@ class TableLedger:
             "PartitionKey": received.strftime("%Y-%m-%d"),
             "RowKey": row,
             "function": function,
-            "event_id": event_id or "",
+            "event_id": (event_id or "")[:MAX_ID_CHARS],  # a rejected id may be any length
             "event_type": event_type or "",
             "reason": reason[:_MAX_TEXT],
             "payload": preview,

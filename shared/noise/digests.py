@@ -306,7 +306,7 @@ def _cut(value: Any, chars: int, items: int) -> Any:
     if isinstance(value, str):
         return value if len(value) <= chars else value[: chars - 1] + "…"
     if isinstance(value, Mapping):
-        return {str(key)[:chars]: _cut(item, chars, items) for key, item in list(value.items())[:items * 10]}
+        return {str(key)[:chars]: _cut(item, chars, items) for key, item in list(value.items())[: items * 10]}
     if isinstance(value, (list, tuple)):
         return [_cut(item, chars, items) for item in value[:items]]
     return value

@@ -59,11 +59,6 @@ def remaining(timeout: float) -> float:
     return timeout if deadline is None else max(0.001, min(timeout, deadline - time.monotonic()))
 
 
-def sleep_within_deadline(seconds: float) -> None:
-    """Sleep `seconds`, or until the thread's deadline if that comes sooner."""
-    time.sleep(max(0.0, remaining(seconds)) if seconds > 0 else 0)
-
-
 def _bounded(timeout: float | None, what: str) -> float:
     """`timeout`, shortened to what is left before the thread's deadline."""
     deadline = getattr(_local, "deadline", None)

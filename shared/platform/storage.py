@@ -74,7 +74,8 @@ def _cached_client(
     with _lock:
         if key not in _clients:
             chosen = transport() if transport else None
-            options = {**CLIENT_OPTIONS, **({"transport": chosen} if chosen else {})}
+            # The app's transport retries itself, within the invocation's deadline (table_transport.py).
+            options = {**CLIENT_OPTIONS, **({"transport": chosen, "retry_total": 0} if chosen else {})}
             _clients[key] = (
                 client_class.from_connection_string(connection_string, **options)
                 if connection_string
@@ -100,7 +101,9 @@ def _table_transport() -> Any:
         return None
 
     return TableTransport(connection_timeout=CLIENT_OPTIONS["connection_timeout"],
-                          read_timeout=CLIENT_OPTIONS["read_timeout"])  # fmt: skip
+                          read_timeout=CLIENT_OPTIONS["read_timeout"], retries=CLIENT_OPTIONS["retry_total"],
+                          backoff=CLIENT_OPTIONS["retry_backoff_factor"],
+                          backoff_max=CLIENT_OPTIONS["retry_backoff_max"])  # fmt: skip
 
 
 def blob_service(settings: Settings) -> BlobServiceClient:

@@ -25,8 +25,8 @@ def pattern_problem(pattern: str) -> str | None:
     except re2.error as error:
         reason = error.args[0].decode("utf-8", "replace") if error.args and isinstance(error.args[0], bytes) else error
         return (
-            f"regular expression {pattern!r} is not supported: {reason} (matching runs in linear time on RE2, "
-            "which has no backreferences or lookaround)"
+            f"regular expression {pattern!r} cannot be used: {reason} (matching runs on RE2, in linear time: "
+            "no backreferences or lookaround)"
         )
     return None
 

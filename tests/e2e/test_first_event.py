@@ -75,7 +75,7 @@ def test_a_worker_loads_the_ca_certificates_once_for_all_its_clients(monkeypatch
     real = ssl.create_default_context
     monkeypatch.setattr(ssl, "create_default_context", lambda *args, **kwargs: loads.append(1) or real(*args, **kwargs))
     monkeypatch.setattr(tls, "_context", None)  # a fresh worker's
-    monkeypatch.setattr(http, "_client", None)
+    monkeypatch.setattr(http, "_clients", {})
     tls.load_in_background()  # as the first event does, while the engine imports
     contexts: list[ssl.SSLContext] = []
     threads = [threading.Thread(target=lambda: contexts.append(tls.tls_context())) for _ in range(4)]
@@ -93,7 +93,7 @@ def test_a_worker_loads_the_ca_certificates_once_for_all_its_clients(monkeypatch
 
 
 def test_a_storage_that_never_answers_is_a_response_timeout_after_read_timeout(silent_server: str) -> None:
-    transport = TableTransport(connection_timeout=1, read_timeout=0.3)
+    transport = TableTransport(connection_timeout=1, read_timeout=0.3, retries=0)
     started = time.monotonic()
     with pytest.raises(ServiceResponseTimeoutError):
         transport.send(HttpRequest("GET", f"{silent_server}/Tables"))

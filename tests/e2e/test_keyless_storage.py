@@ -69,7 +69,7 @@ def keyless_app(
     monkeypatch.setattr(storage, "_tables", {})
     monkeypatch.setattr(identity, "app_credential", functools.cache(identity.app_credential.__wrapped__))
     monkeypatch.setattr(tls, "_context", None)  # made from SSL_CERT_FILE when first used
-    monkeypatch.setattr(http, "_client", None)
+    monkeypatch.setattr(http, "_clients", {})
     keyless.identity.forget()
     if request.param == "azure-identity":
         monkeypatch.setattr(identity, "_platform_identity", lambda client_id: None)

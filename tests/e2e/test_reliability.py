@@ -23,6 +23,7 @@ import pytest
 from scripts import azurite as azurite_tool
 from scripts.local_host import binding_for
 from shared import worker
+from shared.pipeline.engine import LEASE_MARGIN_SECONDS
 from shared.pipeline.reports import observe
 from shared.worker import current_engine
 from tests.support.events import load_event
@@ -175,7 +176,10 @@ WORKER = textwrap.dedent(
 def test_a_worker_killed_between_claim_and_outcome_is_taken_over_after_the_lease(
     app_env, receiver, deliver, tmp_path
 ) -> None:
-    routes_file = app_env(route("retry: {attempts: 1}"), HOOK_URL=receiver.url, LEDGER_LEASE_SECONDS="2")
+    # The lease outlasts the invocation holding it: here max(LEDGER_LEASE_SECONDS, budget + LEASE_MARGIN_SECONDS).
+    routes_file = app_env(route("retry: {attempts: 1}"), HOOK_URL=receiver.url, LEDGER_LEASE_SECONDS="2",
+                          INVOCATION_BUDGET_SECONDS="2")  # fmt: skip
+    lease = max(2.0, 2.0 + LEASE_MARGIN_SECONDS)
     receiver.script(Reply(delay=30))  # the first request is in flight when the worker dies
     env = {**os.environ, "ROUTES_FILE": str(routes_file)}
     worker = subprocess.Popen(
@@ -197,7 +201,7 @@ def test_a_worker_killed_between_claim_and_outcome_is_taken_over_after_the_lease
     assert early.error is not None and "in progress in another delivery" in str(early.error)
     assert len(receiver.requests) == 1
 
-    time.sleep(max(0.0, claimed_at + 2.1 - time.monotonic()))
+    time.sleep(max(0.0, claimed_at + lease + 0.1 - time.monotonic()))
     late = deliver("run_events", FAILED_RUN)
     assert late.error is None and webhook_report(late).status == "done"
     assert len(receiver.requests) == 2  # the action ran once more, under the same idempotency key

@@ -7,6 +7,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import socket
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -227,7 +230,7 @@ def test_a_pattern_that_needs_backtracking_is_a_validation_problem_with_its_line
     app_env(MATCHES.replace("^(\\\\w+\\\\s?)*$", "(a)\\\\1"))
     delivery = deliver("run_events", failed_run())
     assert delivery.error is not None
-    problem = ".yaml:5: route 'm': data.ExperimentName: regular expression '(a)\\\\1' is not supported"
+    problem = ".yaml:5: route 'm': data.ExperimentName: regular expression '(a)\\\\1' cannot be used"
     assert problem in str(delivery.error)
 
 
@@ -237,7 +240,8 @@ def test_a_pattern_that_needs_backtracking_is_a_validation_problem_with_its_line
 def test_a_huge_run_id_does_not_stall_the_email(app_env, deliver, tmp_path) -> None:
     outbox = tmp_path / "outbox"
     app_env(EMAIL_ROUTE, EMAIL_OUTBOX=str(outbox))
-    delivery = deliver("run_events", failed_run(runId="r" * 1_000_000, experimentName="e " * 50_000))
+    # Folding a subject this long took seconds (quadratic); one of 1 MB, minutes.
+    delivery = deliver("run_events", failed_run(runId="r" * 200_000, experimentName="e " * 50_000))
     assert delivery.statuses() == ["done"], delivery.reports[0].detail
     (path,) = outbox.glob("*.eml")
     subject = next(line for line in path.read_bytes().splitlines() if line.startswith(b"Subject:"))
@@ -326,3 +330,97 @@ def test_a_lone_surrogate_in_a_tag_reaches_the_outbox(app_env, deliver, tmp_path
     delivery = deliver("run_events", failed_run(experimentName="exp \ud800 x", runTags={"t": "\udfff"}))
     assert delivery.statuses() == ["done"], delivery.reports[0].detail
     assert len(list(outbox.glob("*.eml"))) == 1
+
+
+# ---- 6 and 7. every path within the budget; a lease outlasting its invocation ----------------------------
+
+
+def test_a_table_storage_that_never_answers_costs_no_more_than_the_budget(app_env, receiver, deliver, silent_server):
+    # Silences are read (and fail open), then the claim cannot be written: the whole delivery, storage
+    # retries and backoff included, ends within INVOCATION_BUDGET_SECONDS.
+    port = silent_server.rsplit(":", 1)[1]
+    storage = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+               "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+               f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+               f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;")  # fmt: skip
+    app_env(ONE_HOOK, HOOK_URL=receiver.url, AzureWebJobsStorage=storage, INVOCATION_BUDGET_SECONDS="3",
+            SILENCE_CACHE_SECONDS="0")  # fmt: skip
+    started = time.monotonic()
+    delivery = deliver("run_events", failed_run())
+    elapsed = time.monotonic() - started
+    assert delivery.error is not None and "unavailable" in str(delivery.error)
+    assert elapsed < 3.5, f"{elapsed:.1f}s against a 3 s budget"
+    assert receiver.requests == []  # no action without its claim
+
+
+def test_a_trickling_receiver_is_cut_at_the_budget_and_its_claim_outlasts_it(app_env, deliver, monkeypatch) -> None:
+    # The lease setting is shorter than the budget: the claim must still cover the whole invocation.
+    server = _Trickle()
+    try:
+        app_env(ONE_HOOK, HOOK_URL=server.url, INVOCATION_BUDGET_SECONDS="2", LEDGER_LEASE_SECONDS="0.5")
+        event = failed_run()
+        started = time.monotonic()
+        delivery = deliver("run_events", event)
+        assert time.monotonic() - started < 2.5
+        (record,) = records(event["id"])
+        assert record.status == "failed" and "no answer within" in record.detail
+        assert delivery.error is not None
+    finally:
+        server.close()
+
+
+def test_a_claim_taken_while_the_invocation_runs_is_not_taken_over(app_env, receiver, deliver) -> None:
+    app_env(ONE_HOOK, HOOK_URL=receiver.url, INVOCATION_BUDGET_SECONDS="5", LEDGER_LEASE_SECONDS="0.1")
+    receiver.script(Reply(delay=1.0))  # slower than the lease setting, within the budget
+    event = failed_run()
+    results: list[Any] = []
+    first = threading.Thread(target=lambda: results.append(deliver("run_events", event)))
+    first.start()
+    while not receiver.requests:
+        time.sleep(0.01)
+    time.sleep(0.3)  # past LEDGER_LEASE_SECONDS: a lease of that length would have run out
+    second = deliver("run_events", event)  # Event Grid's redelivery meanwhile
+    first.join()
+    assert second.statuses() == ["skipped"] and second.reports[0].in_progress
+    assert results[0].error is None
+    (record,) = records(event["id"])
+    assert (record.status, record.attempts) == ("done", 1)
+    assert len(receiver.requests) == 1
+
+
+class _Trickle:
+    """A receiver that answers one byte every 50 ms, for ever."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        try:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n")
+            while not self.stop.is_set():
+                connection.sendall(b"x")
+                time.sleep(0.05)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()

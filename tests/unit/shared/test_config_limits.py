@@ -24,7 +24,7 @@ ENDLESS = [
     pytest.param("{{ '%999999999s'|format('x') }}", id="format-filter"),
     pytest.param("{{ '%999999999s' % 'x' }}", id="percent"),
     pytest.param("{{ '{:>999999999}'.format('x') }}", id="str-format"),
-    pytest.param("{% for i in range(99999) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", id="huge-output"),
+    pytest.param("{% for i in range(99999) %}{{ 'abcdefghijklmnopqrstuvwxyz' * 2 }}{% endfor %}", id="huge-output"),
 ]
 
 

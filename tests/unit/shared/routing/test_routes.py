@@ -129,7 +129,7 @@ def test_every_problem_is_listed_with_its_line() -> None:
         "routes.yaml:3: route 'failed-runs': unknown event type 'RunExploded'",
         "routes.yaml:4: route 'failed-runs': unknown key 'colour'",
         "routes.yaml:6: route 'failed-runs': data.RunStatus: unknown operator 'near'",
-        "routes.yaml:7: route 'failed-runs': data.RunId: bad regular expression",
+        "routes.yaml:7: route 'failed-runs': data.RunId: regular expression",
         "routes.yaml:8: route 'failed-runs': unknown path 'runstatus'",
         "routes.yaml:9: route 'failed-runs': data.ModelVersion: gt needs a number",
         "routes.yaml:11: route 'failed-runs': unknown action kind 'teleport'",
