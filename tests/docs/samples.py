@@ -318,6 +318,8 @@ def run_session(page: Path, scratch: Path, storage: str) -> list[Ran]:
         "PYTHONUNBUFFERED": "1",  # stdout and stderr in the order a terminal shows them
         "EMAIL_OUTBOX": str(scratch / "outbox"),  # emails go here, not into the repository's outbox/
         "AzureWebJobsStorage": storage,
+        # The checkout under test, also where .venv belongs to another (worktrees share one .venv).
+        "PYTHONPATH": str(ROOT),
         **{name: f"{name.split('_')[0].lower()}{suffix}" for name in STORAGE_NAMES},
     }
     bash = shutil.which("bash") or "/bin/bash"
