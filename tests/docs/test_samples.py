@@ -154,9 +154,7 @@ def test_python_sample_compiles(block: Block) -> None:
 
 
 # Lines of pages other work owns, which still use a bare `python` (remove an entry once its page is fixed).
-NOT_YET_CONVERTED = {
-    "docs/deploy.md": "`python scripts/render_filters.py`",  # owned by the deployment work
-}
+NOT_YET_CONVERTED: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("page", doc_files(), ids=relative)
@@ -188,3 +186,35 @@ def test_named_files_and_links_exist(page: Path) -> None:
             elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
                 missing.append(f"{relative(page)}:{number}: link {target}#{anchor} (no such heading)")
     assert not missing, "these files are named but do not exist:\n" + "\n".join(missing)
+
+
+SETTING_NAME = re.compile(r"`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)[=`]")
+# Settings pages name on purpose although nothing reads them (deprecated or no longer needed ones).
+NOT_READ_ON_PURPOSE = {"EXISTING_SYSTEM_TOPIC_NAME", "WEBSITE_RUN_FROM_PACKAGE"}
+NOT_CODE = {".git", ".venv", ".venv-tools", "node_modules", "tests", "docs", "outbox", ".azure", ".pytest_cache"}
+
+
+def _code_text() -> str:
+    """Everything but the docs and the tests: where a setting that exists is read or set."""
+    files = [
+        path
+        for top in ROOT.iterdir()
+        if top.name not in NOT_CODE
+        for path in ([top] if top.is_file() else top.rglob("*"))
+        if path.is_file() and path.suffix not in {".md", ".pyc"}
+    ]
+    return "".join(path.read_text(encoding="utf-8", errors="ignore") for path in files)
+
+
+def test_settings_the_docs_name_are_read_somewhere() -> None:
+    code = _code_text()
+    unknown = [
+        f"{relative(page)}:{number}: {name}"
+        for page in doc_files()
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
+        for name in SETTING_NAME.findall(line)
+        if name not in code and name not in NOT_READ_ON_PURPOSE
+    ]
+    assert not unknown, "settings named in the docs that neither the app, infra nor the hooks read:\n" + "\n".join(
+        unknown
+    )
