@@ -114,7 +114,7 @@ def ml_client(workspace: Workspace, settings: Settings) -> Any:
 def _default_credential(settings: Settings) -> Any:
     from shared.platform.identity import app_credential
 
-    return app_credential(settings.environ.get("AZURE_CLIENT_ID"))
+    return app_credential(settings.client_id or None)
 
 
 # ---- names, links, errors ------------------------------------------------------------------------------
