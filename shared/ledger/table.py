@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -20,6 +20,8 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModif
 from shared.ledger.base import Ledger, RecordChanged, RecordExists
 from shared.ledger.records import MAX_TEXT, WORKER_ID, LedgerRecord, LedgerUnavailable, RejectedRecord
 from shared.ledger.rejections import RejectedPayloads
+from shared.platform.clock import utc
+from shared.platform.errors import first_line
 from shared.platform.storage import StorageNotConfigured, insert_entity, table_service
 from shared.platform.tables import storable_entity, table_key
 from shared.settings import Settings
@@ -176,8 +178,7 @@ class TableLedger(Ledger):
 
 
 def _unavailable(what: str, error: AzureError) -> LedgerUnavailable:
-    message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return LedgerUnavailable(f"ledger storage unavailable during {what}: {message}")
+    return LedgerUnavailable(f"ledger storage unavailable during {what}: {first_line(error)}")
 
 
 def _keys(record: LedgerRecord) -> tuple[str, str]:
@@ -186,7 +187,7 @@ def _keys(record: LedgerRecord) -> tuple[str, str]:
 
 def _when(entity: Any, name: str) -> datetime | None:
     value = entity.get(name)
-    return datetime.fromtimestamp(value.timestamp(), UTC) if value is not None else None
+    return utc(value) if value is not None else None
 
 
 def _to_entity(record: LedgerRecord) -> dict[str, Any]:

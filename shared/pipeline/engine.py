@@ -32,7 +32,7 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from shared.events.digest import DigestEvent  # digests load only for routes with `group:`
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.pipeline.engine")
 
 FLUSH_FUNCTION = "flush_digests"
 # Time kept back from the budget to record outcomes after the last attempt.

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.platform.storage")
 
 _clients: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from scripts.local_host import replay_payload
 from shared.events.model import AmlEvent, EventRejected
 from shared.events.parse import RejectedInput, parse_event, parse_payload
+from shared.ledger.memory import MemoryLedger
 from shared.pipeline.engine import Engine
 from shared.pipeline.reports import observe
 from shared.settings import Settings
@@ -165,7 +166,7 @@ def test_parse_payload_never_raises(payload: bytes) -> None:
 DRY_RUN = Engine(
     Settings.from_environ({"ROUTES_FILE": str(ROOT / "routes.yaml"), "ALERT_WEBHOOK_URL": "https://example.invalid/"}),
     lambda: load_routes(ROOT / "routes.yaml", {"ALERT_WEBHOOK_URL": "https://example.invalid/"}),
-    None,
+    MemoryLedger(),
     dry_run=True,
 )
 
