@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from shared.actions import ActionContext, ActionFailed, ActionSkipped
 from shared.events.model import AmlEvent, EventRejected
 from shared.events.monitoring import derived_events
-from shared.events.parse import parse_event
+from shared.events.parse import parse_event, raw_for_record, written_event_type
 from shared.ledger.base import Ledger
 from shared.ledger.records import DONE, FAILED, SKIPPED, AlreadyHandled, Claim, LedgerRecord
 from shared.noise.gate import Gate, Hold
@@ -164,9 +164,9 @@ class Engine:
 
     def reject(self, function: str, rejected: EventRejected, raw: Any) -> ActionReport:
         """Record an input that cannot be handled; it is not raised (no redelivery of poison)."""
-        event_type = _written_event_type(raw)
+        event_type = written_event_type(raw)
         report = ActionReport(rejected.event_id, event_type, function, None, None, REJECTED, str(rejected))
-        self.ledger.record_rejection(function, str(rejected), _raw_for_record(raw), rejected.event_id, event_type)
+        self.ledger.record_rejection(function, str(rejected), raw_for_record(raw), rejected.event_id, event_type)
         emit(report)
         return report
 
@@ -289,24 +289,3 @@ def _noting_enrichment(
         detail = f"{detail} (without run/model details: {event.enrichment.problem})"
         extra = {**extra, "enrichment": event.enrichment.problem}
     return status, detail, attempts, extra
-
-
-def _written_event_type(raw: Any) -> str | None:
-    """The event type a rejected input claims to be, for the record (it may be no known type)."""
-    if isinstance(raw, Mapping):
-        written = raw.get("eventType") or raw.get("type")
-    else:
-        written = getattr(raw, "event_type", None) or getattr(raw, "type", None)
-    return written[:200] if isinstance(written, str) else None
-
-
-def _raw_for_record(raw: Any) -> Any:
-    """What a rejected input looked like, in a form the ledger can store."""
-    if hasattr(raw, "get_json"):
-        try:
-            data = raw.get_json()
-        except ValueError:
-            data = None
-        names = ("id", "topic", "subject", "event_type", "type", "source", "data_version")
-        return {**{name: str(getattr(raw, name, None)) for name in names if hasattr(raw, name)}, "data": data}
-    return raw
