@@ -23,18 +23,17 @@ from scripts import validate_routes
 from tests.docs.samples import (
     BARE_PYTHON,
     LINK,
-    NOT_RUN,
     PATH_IN_BACKTICKS,
     ROOT,
     Block,
     all_blocks,
     anchors,
-    blocks,
     command_problem,
     commands,
     doc_files,
     relative,
     run_session,
+    session_blocks,
 )
 
 SETTING = re.compile(r"\$\{(\w+)\}")
@@ -126,11 +125,7 @@ def test_commands_exist_and_take_their_arguments(block: Block) -> None:
 
 
 def _pages_with_sessions() -> list[Path]:
-    return [
-        path
-        for path in doc_files()
-        if any(block.lang == "console" and block.kind not in NOT_RUN for block in blocks(path))
-    ]
+    return [path for path in doc_files() if session_blocks(path)]
 
 
 @pytest.mark.parametrize("page", _pages_with_sessions(), ids=relative)
