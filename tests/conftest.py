@@ -49,6 +49,7 @@ def app_env(azurite: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ca
     monkeypatch.setenv("AzureWebJobsStorage", azurite)
     monkeypatch.setenv("LEDGER_TABLE", f"ledger{suffix}")
     monkeypatch.setenv("REJECTED_TABLE", f"rejected{suffix}")
+    monkeypatch.setenv("REJECTED_CONTAINER", f"rejected{suffix}")  # no test reads a payload another stored
     monkeypatch.setenv("INVOCATION_BUDGET_SECONDS", "10")
 
     def write_routes(text: str, **settings: str) -> Path:

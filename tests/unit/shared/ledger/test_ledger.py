@@ -3,8 +3,13 @@ Storage on Azurite. What one backend does, the other must do too."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -137,3 +142,93 @@ def test_at_most_one_live_claim_and_nothing_final_is_taken_over(steps: list[str]
 
 def live(record: LedgerRecord) -> bool:
     return record.lease_until is not None and record.lease_until > now()
+
+
+# ---- edges: the lease boundary, racing takeovers, what a retry and a rejection keep --------------------
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """The ledger's clock, frozen; move it by setting clock[0]."""
+    moment = [now().replace(microsecond=0)]
+    monkeypatch.setattr("shared.ledger.base.now", lambda: moment[0])
+    return moment
+
+
+def test_a_lease_is_live_until_its_last_instant(ledger: Ledger, clock: list[datetime]) -> None:
+    claimed_at = clock[0]
+    assert isinstance(ledger.claim(record(), lease_seconds=10), Claim)
+    clock[0] = claimed_at + timedelta(seconds=10) - timedelta(milliseconds=1)
+    assert isinstance(ledger.claim(record(), lease_seconds=10), AlreadyHandled)
+    clock[0] = claimed_at + timedelta(seconds=10)
+    takeover = ledger.claim(record(), lease_seconds=10)
+    assert isinstance(takeover, Claim) and takeover.previous is not None
+
+
+def test_two_workers_taking_over_one_expired_claim_at_once_make_one_claim(ledger: Ledger) -> None:
+    ledger.claim(record(), lease_seconds=0)  # its worker died
+    both_read = threading.Barrier(2)
+    read = ledger._read
+    reads = iter(range(2))
+
+    def read_then_wait(wanted: LedgerRecord) -> Any:
+        result = read(wanted)
+        if next(reads, None) is not None:  # the two first reads: each has seen the expired claim
+            both_read.wait(timeout=10)  # before either replaces it
+        return result
+
+    ledger._read = read_then_wait  # type: ignore[method-assign]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: ledger.claim(record(), lease_seconds=60), range(2)))
+    ledger._read = read  # type: ignore[method-assign]
+    assert sorted(type(result).__name__ for result in results) == ["AlreadyHandled", "Claim"]
+
+
+def test_a_retry_keeps_the_record_s_creation_time(ledger: Ledger, clock: list[datetime]) -> None:
+    created = clock[0]
+    first = ledger.claim(record(), lease_seconds=60)
+    assert isinstance(first, Claim)
+    ledger.finish(first, FAILED, "500", 1, {})
+    clock[0] = created + timedelta(minutes=5)
+    retry = ledger.claim(record(), lease_seconds=60)
+    assert isinstance(retry, Claim)
+    ledger.finish(retry, DONE, "200", 2, {})
+    (stored,) = ledger.records(event_id="evt-1")
+    assert stored.created == created and stored.updated == created + timedelta(minutes=5)
+
+
+def test_a_rejection_keeps_its_event_type_and_a_bounded_id(ledger: Ledger) -> None:
+    ledger.record_rejection("run_events", "data: must be an object", {"id": "x"}, "x", "Microsoft.X.Y")
+    long_id = "i" * 5000
+    ledger.record_rejection("run_events", "id: too long", {"id": long_id}, long_id, None)
+    kept = {rejection.reason: rejection for rejection in ledger.rejections()}
+    assert kept["data: must be an object"].event_type == "Microsoft.X.Y"
+    assert kept["data: must be an object"].event_id == "x"
+    assert kept["id: too long"].event_type == "" and len(kept["id: too long"].event_id) <= 1024
+
+
+@given(st.lists(st.text(max_size=30), min_size=2, max_size=6, unique=True))
+@settings(max_examples=25, deadline=None)
+def test_distinct_event_ids_never_share_a_record(event_ids: list[str]) -> None:
+    ledger = MemoryLedger()
+    for event_id in event_ids:
+        assert isinstance(ledger.settle(record(event_id, status=DONE)), Claim)
+    assert sorted(r.event_id for r in ledger.records()) == sorted(event_ids)
+    assert len({record(event_id).key for event_id in event_ids}) == len(event_ids)
+
+
+def test_after_its_table_is_recreated_a_claim_costs_one_create_and_one_retry(azurite: str) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    ledger = TableLedger(Settings.from_environ({"AzureWebJobsStorage": azurite, "LEDGER_TABLE": f"ledger{suffix}",
+                                                "REJECTED_TABLE": f"rejected{suffix}"}))  # fmt: skip
+    calls: Counter[str] = Counter()
+    for table in (ledger.table, ledger.rejected):
+        for name in ("create_entity", "create_table"):
+            original = getattr(table, name)
+            setattr(table, name, lambda *args, _name=name, _original=original, **kwargs: (
+                calls.update([_name]), _original(*args, **kwargs))[1])  # fmt: skip
+    assert isinstance(ledger.claim(record(), lease_seconds=60), Claim)  # the table does not exist yet
+    assert calls == Counter({"create_entity": 2, "create_table": 2})  # 404, both tables created, once more
+    calls.clear()
+    assert isinstance(ledger.claim(record(position=1), lease_seconds=60), Claim)
+    assert calls == Counter({"create_entity": 1})  # a warm worker: one round trip
