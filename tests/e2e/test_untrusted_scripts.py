@@ -4,6 +4,7 @@ shown, not interpreted; a malformed URL is a listed problem, not a traceback."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from tests.support.events import load_event
@@ -39,3 +40,19 @@ def test_validate_routes_lists_malformed_urls_with_their_lines(tmp_path: Path) -
     assert f"{routes}:5: route 'a': webhook: url is not a valid URL" in output
     assert f"{routes}:6: route 'a': webhook: url is not a valid URL: Port out of range" in output
     assert f"{routes}:7: route 'a': slack: url host 'hooks.exa mple.com' is not a valid name" in output
+
+
+def test_a_replayed_batch_goes_on_past_ids_no_table_key_could_hold(azurite: str, tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes:\n  - name: log\n    events: [RunStatusChanged]\n    actions:\n      - log: {}\n")
+    sample = load_event("eventgrid/run_status_changed_failed.json")
+    batch = [sample | {"id": "i" * 5000}, sample | {"id": "ctl\x01/#?\\"}, sample | {"id": "plain"}]
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps(batch))
+    env = {"PATH": "", "AzureWebJobsStorage": azurite, "LEDGER_TABLE": f"l{uuid.uuid4().hex[:12]}",
+           "REJECTED_TABLE": f"r{uuid.uuid4().hex[:12]}"}  # fmt: skip
+    result = replay("--json", "--routes", str(routes), str(path), env=env)
+    outcomes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted((o["status"], (o["event_id"] or "")[:5]) for o in outcomes) == [
+        ("done", "ctl\x01/"), ("done", "plain"), ("rejected", "")]  # fmt: skip
+    assert result.returncode == 2  # something was rejected (and recorded)
