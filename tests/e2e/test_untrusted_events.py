@@ -369,6 +369,16 @@ def test_a_trickling_receiver_is_cut_at_the_budget_and_its_claim_outlasts_it(app
         server.close()
 
 
+def test_an_endless_answer_is_read_up_to_the_cap(app_env, deliver) -> None:
+    server = _Trickle(flood=True)
+    try:
+        app_env(ONE_HOOK, HOOK_URL=server.url)
+        assert deliver("run_events", failed_run()).statuses() == ["done"]
+        assert server.sent < 64 * 2**20  # the client hung up after its cap, not after gigabytes
+    finally:
+        server.close()
+
+
 def test_a_claim_taken_while_the_invocation_runs_is_not_taken_over(app_env, receiver, deliver) -> None:
     app_env(ONE_HOOK, HOOK_URL=receiver.url, INVOCATION_BUDGET_SECONDS="5", LEDGER_LEASE_SECONDS="0.1")
     receiver.script(Reply(delay=1.0))  # slower than the lease setting, within the budget
@@ -389,11 +399,14 @@ def test_a_claim_taken_while_the_invocation_runs_is_not_taken_over(app_env, rece
 
 
 class _Trickle:
-    """A receiver that answers one byte every 50 ms, for ever."""
+    """A receiver that answers one byte every 50 ms, for ever (`flood`: 200 OK and 64 KiB at a time, for
+    ever). `sent` counts the body bytes it got out before the client hung up."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, flood: bool = False) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.stop = threading.Event()
+        self.flood = flood
+        self.sent = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -408,10 +421,14 @@ class _Trickle:
     def _trickle(self, connection: socket.socket) -> None:
         try:
             connection.recv(65536)
-            connection.sendall(b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n")
+            status = b"200 OK" if self.flood else b"500 Oops"
+            connection.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 100000000000\r\n\r\n")
             while not self.stop.is_set():
-                connection.sendall(b"x")
-                time.sleep(0.05)
+                chunk = b"x" * 65536 if self.flood else b"x"
+                connection.sendall(chunk)
+                self.sent += len(chunk)
+                if not self.flood:
+                    time.sleep(0.05)
         except OSError:
             pass
         finally:
