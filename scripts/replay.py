@@ -8,15 +8,15 @@ of them. Each event goes to the function that would receive it in Azure, found t
 index (`app.get_functions()`), as the Functions host would call it: the argument built by
 azure-functions' own converter from the event's JSON, as the Python worker builds it. An event that
 converter refuses (an `eventTime` it cannot parse) fails before any app code runs, as in Azure, where
-Event Grid retries it and then dead-letters it: replay reports it as failed, naming the field.
+Event Grid retries it and then dead-letters it: replay reports it `refused`, naming the field.
 
 --dead-letter replays the blobs Event Grid dead-lettered into the storage account's container
 (DEAD_LETTER_CONTAINER, default `deadletter`), showing why each event died, and marks a blob
 replayed only when every action of every event in it is done (or need not run); replayed blobs are
 skipped, so running it twice does nothing the second time.
 
-Exit status: 0 when nothing failed or was rejected, 1 when an action or an invocation failed, 2 when
-an input was rejected (and nothing failed).
+Exit status: 0 when nothing failed or was rejected, 1 when an action failed or the worker refused an
+event, 2 when an input was rejected (and nothing failed).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
 def exit_status(reports: list[Any]) -> int:
     statuses = {report.status for report in reports}
-    return 1 if "failed" in statuses else 2 if "rejected" in statuses else 0
+    return 1 if statuses & {"failed", "refused"} else 2 if "rejected" in statuses else 0
 
 
 def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict[str, Callable[[Any], None]]) -> int:
@@ -175,7 +175,14 @@ def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict
             if settled:
                 dead_letters.mark_replayed(blob)
             everything.extend(reports)
-            outcome = "marked replayed" if settled else "dry run" if args.dry_run else "NOT settled, will be retried"
+            refused = any(report.status == "refused" for report in reports)
+            outcome = (
+                "marked replayed" if settled
+                else "NOT settled: the Functions worker refuses an event in it before the app runs (below); as it"
+                " is, it can never be delivered: correct that event in the blob, or delete the blob" if refused
+                else "dry run" if args.dry_run
+                else "NOT settled, will be retried"
+            )  # fmt: skip
             if args.json:
                 for report in reports:
                     info = infos.get(report.event_id)
