@@ -230,6 +230,8 @@ def test_dry_run_reads_but_changes_nothing_and_prints_the_commands(azure: Azure)
          "AZURE_ML_WORKSPACE_ID is not a resource id like"),
         ({"AZURE_ML_WORKSPACE_ID": workspace_id(), "EXISTING_ACS_RESOURCE_ID": "acs"},
          "EXISTING_ACS_RESOURCE_ID is not a resource id"),
+        ({"AZURE_ML_WORKSPACE_ID": workspace_id(), "AZURE_SUBSCRIPTION_ID": ""},
+         "AZURE_SUBSCRIPTION_ID is not set: `azd up` asks for it"),
     ],
 )  # fmt: skip
 def test_a_missing_or_malformed_setting_is_named(azure: Azure, settings: dict[str, str], phrase: str) -> None:
