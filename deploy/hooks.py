@@ -308,6 +308,8 @@ def postprovision(cli: Cli, env: Env) -> None:
     environment = env.name
     workspace = env.workspace()
     principal = env.need("APP_PRINCIPAL_ID", "run azd provision first (main.bicep output)")
+    # main.bicep grants the topic identity its dead-letter role only when preprovision gave its id.
+    env.need("SYSTEM_TOPIC_PRINCIPAL_ID", "the preprovision hook did not run: run azd provision again")
     attempts = int(setting(env, "DEPLOY_ATTEMPTS", 6))
     delay = setting(env, "DEPLOY_RETRY_SECONDS", 20)
 

@@ -275,7 +275,7 @@ def test_without_az_on_path_the_hook_says_so(azure: Azure) -> None:
 
 
 def provisioned(azure: Azure, **extra: str) -> None:
-    azure.set_env(
+    values = dict(
         AZURE_ML_WORKSPACE_ID=workspace_id(),
         APP_PRINCIPAL_ID=PRINCIPAL,
         AZURE_FUNCTION_APP_ID=APP_ID,
@@ -285,8 +285,9 @@ def provisioned(azure: Azure, **extra: str) -> None:
         SYSTEM_TOPIC_NAME="evgt-mlw",
         SYSTEM_TOPIC_RESOURCE_GROUP="rg-ml",
         SYSTEM_TOPIC_SUBSCRIPTION_ID=APP_SUB,
-        **extra,
+        SYSTEM_TOPIC_PRINCIPAL_ID="topic-p",
     )
+    azure.set_env(**{**values, **extra})
 
 
 def answer_key_vault_references(azure: Azure, *statuses: list[dict[str, Any]]) -> None:
@@ -351,6 +352,12 @@ def test_a_role_error_that_is_not_replication_is_not_retried(azure: Azure) -> No
     result = run(azure, "postprovision")
     assert_clean_failure(result, "postprovision:", "AuthorizationFailed")
     assert len(deployments(azure)) == 1
+
+
+def test_postprovision_without_the_topic_identity_says_preprovision_did_not_run(azure: Azure) -> None:
+    provisioned(azure, SYSTEM_TOPIC_PRINCIPAL_ID="")
+    assert_clean_failure(run(azure, "postprovision"), "SYSTEM_TOPIC_PRINCIPAL_ID is not set", "preprovision")
+    assert deployments(azure) == []
 
 
 def test_key_vault_references_are_refreshed_until_they_resolve(azure: Azure) -> None:
