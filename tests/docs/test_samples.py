@@ -241,3 +241,9 @@ def test_settings_the_docs_name_are_read_somewhere() -> None:
     assert not unknown, "settings named in the docs that neither the app, infra nor the hooks read:\n" + "\n".join(
         unknown
     )
+
+
+def test_the_readme_stays_short() -> None:
+    """A newcomer reads it in five minutes; details belong in a page under docs/ (linked from the README)."""
+    lines = len((ROOT / "README.md").read_text(encoding="utf-8").splitlines())
+    assert lines <= 260, f"README.md has {lines} lines; move details to docs/<topic>.md (about 250 at most)"
