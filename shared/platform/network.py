@@ -1,8 +1,9 @@
-"""The connection layer under the webhook-style actions' httpx client: the destination guard at
-connect time, an overall deadline for every read and write, and a cap on response bodies.
+"""The connection layer under the app's httpx clients (webhook-style actions: handlers/common/http.py;
+Table Storage: shared/platform/table_transport.py): the destination guard at connect time, an overall
+deadline for every read and write, and a cap on response bodies.
 
 - The guard runs where the connection is made (an httpcore network backend): the host is resolved
-  once, every address it resolves to is judged (shared/addresses.py), and the socket goes to an
+  once, every address it resolves to is judged (shared/platform/addresses.py), and the socket goes to an
   approved address. No second resolution can answer differently (DNS rebinding). TLS still names
   the host (SNI, certificate check) and the request keeps its Host header: only the socket is pinned.
 - httpx's timeouts are per operation (a receiver trickling a byte every half second never trips
