@@ -4,6 +4,7 @@ own functions, outcomes read back from the ledger in Azurite."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -250,3 +251,13 @@ def test_a_private_key_pasted_on_one_line_loads(app_key) -> None:
 def _other_public_key() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_an_installation_token_about_to_expire_is_exchanged_again(app_env, gh, app_key, deliver) -> None:
+    app_env(dispatch_route(), **settings(gh, app_key))
+    assert deliver("model_registered", MODEL).statuses() == ["done"]
+    ((key, (token, _)),) = github._tokens.items()
+    github._tokens[key] = (token, time.time() + github.TOKEN_REFRESH_BEFORE - 1)
+    assert deliver("model_registered", OTHER_MODEL).statuses() == ["done"]
+    assert len(gh.sent("POST", "/access_tokens")) == 2
+    assert gh.dispatches[1].token != token
