@@ -102,7 +102,7 @@ class AzureDevOpsAction(Action):
             link = ((run.get("_links") or {}).get("web") or {}).get("href") or run.get("url") or ""
             return ActionOutcome(
                 detail=f"{what} -> run {run_id} queued",
-                record={"run_id": run_id, "run_url": link, "ledger_key": ctx.key},
+                record={"run_id": run_id, "run_url": link},
             )
         raise self._failure(response, what)
 

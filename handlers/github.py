@@ -154,7 +154,7 @@ class GitHubAction(Action):
         if response.status_code in (200, 204):
             return ActionOutcome(
                 detail=f"{what} -> {self.repository} ({response.status_code})",
-                record={"repository": self.repository, "ledger_key": ctx.key},
+                record={"repository": self.repository},
             )
         raise self._failure(response, f"{what} {self.repository}")
 

@@ -98,7 +98,7 @@ def test_an_app_dispatch_carries_the_templated_payload_and_the_ledger_key(app_en
     }
     assert sent.token in gh.issued  # the installation token the JWT was exchanged for
     done = record()
-    assert done.status == "done" and REPOSITORY in done.detail and done.extra["ledger_key"] == KEY
+    assert done.status == "done" and REPOSITORY in done.detail and done.extra["repository"] == REPOSITORY
     # A second event reuses the worker's installation token: one exchange in all.
     assert deliver("model_registered", OTHER_MODEL).statuses() == ["done"]
     assert len(gh.sent("POST", "/access_tokens")) == 1 and len(gh.dispatches) == 2
