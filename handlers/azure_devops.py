@@ -21,9 +21,9 @@ from urllib.parse import quote
 
 import httpx
 
-from handlers import http, rest
-from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome
-from handlers.templated_json import TemplatedJson
+from handlers.common import http, rest
+from handlers.common.templated_json import TemplatedJson
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
 from shared.problems import Problems
 
 DEFAULT_API = "https://dev.azure.com"
@@ -125,7 +125,7 @@ class AzureDevOpsAction(Action):
             return "Basic " + base64.b64encode(f":{self.token}".encode()).decode()
         from azure.core.exceptions import ClientAuthenticationError
 
-        from shared.identity import app_credential
+        from shared.platform.identity import app_credential
 
         try:
             token = app_credential(ctx.settings.environ.get("AZURE_CLIENT_ID") or None).get_token(

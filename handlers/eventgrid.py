@@ -20,12 +20,12 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from handlers import http
-from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome
+from handlers.common import http
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
 from shared.problems import Problems
 
 if TYPE_CHECKING:
-    from handlers.json_body import JsonBodyTemplate
+    from handlers.common.json_body import JsonBodyTemplate
 
 SCHEMAS = ("cloudevents", "eventgrid")
 MAX_EVENT_BYTES = 1024 * 1024  # Event Grid refuses an event (and a request) over 1 MB
@@ -72,9 +72,9 @@ class EventGridAction(Action):
         if not isinstance(source, str):
             problems.add(line, "eventgrid: body must be a template string producing JSON (use |tojson for values)")
             return None
-        from handlers.json_body import JsonBodyTemplate
+        from handlers.common.json_body import JsonBodyTemplate
 
-        return JsonBodyTemplate.compile(source, self.event_types, problems, line)
+        return JsonBodyTemplate.compile(source, self.event_types, problems, line, self.kind)
 
     @property
     def target(self) -> str:
@@ -163,7 +163,7 @@ class EventGridAction(Action):
             from azure.core.credentials import AzureKeyCredential
 
             return AzureKeyCredential(self.key)
-        from shared.identity import app_credential
+        from shared.platform.identity import app_credential
 
         return app_credential(client_id or None)
 

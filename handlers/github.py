@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 import httpx
 
-from handlers import http, rest
-from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome
-from handlers.templated_json import TemplatedJson
+from handlers.common import http, rest
+from handlers.common.templated_json import TemplatedJson
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
 from shared.problems import Problems
 
 DEFAULT_API = "https://api.github.com"

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-import handlers
-from handlers import http
-from shared import tls
-from shared.routes import RoutesError, parse_routes
-
-# Until the kinds are registered in handlers/__init__.py (after the architecture change lands).
-handlers._KIND_CLASSES.update(
-    github="handlers.github:GitHubAction",
-    azure_devops="handlers.azure_devops:AzureDevOpsAction",
-    eventgrid="handlers.eventgrid:EventGridAction",
-)
+from handlers.common import http
+from shared.platform import tls
+from shared.routing.routes import RoutesError
+from shared.worker import parse_routes
 
 
 def trust(monkeypatch: pytest.MonkeyPatch, ca_bundle: str) -> None:

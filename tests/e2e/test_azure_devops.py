@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared import identity
-from shared.engine import current_engine
-from tests.conftest import load_event
+from shared.platform import identity
+from shared.worker import current_engine
 from tests.support.azure_devops_fake import AzureDevOpsFake, Pipeline
-from tests.support.cicd import route_problems, trust
+from tests.support.cicd import trust
+from tests.support.events import load_event
 from tests.support.identity_endpoint import IdentityEndpoint
 
 MODEL = load_event("eventgrid/model_registered.json")
@@ -137,25 +137,3 @@ def test_permanent_failures_say_what_to_fix(ado, deliver, pipeline, extra, chang
     failed = record()
     assert failed.status == "failed" and expected in failed.detail, failed.detail
     assert fake.runs == []
-
-
-AT = "organization: contoso\n          project: mlops\n          "
-ONE = AT + "pipeline: 1\n          "
-
-
-@pytest.mark.parametrize(
-    ("options", "expected"),
-    [
-        (AT + "pipeline: deploy", "pipeline is the pipeline's number (definitionId in its URL)"),
-        (AT.replace("contoso", "contoso/x") + "pipeline: 1", "organization is a name without '/'"),
-        (AT, "option 'pipeline' is required"),
-        (ONE + 'parameters: {m: "{{ event.fields.run_id }}"}',
-         "azure_devops: parameters.m: template refers to something the event does not have"),
-        (ONE + "parameters: {m: [1]}", "azure_devops: parameters.m: must be text, a number or true/false"),
-        (ONE + "parameters: {ledger_key: x}", "parameters.ledger_key is set by the action"),
-    ],
-)  # fmt: skip
-def test_options_and_templates_are_checked_when_routes_load(options: str, expected: str) -> None:
-    text = "routes:\n  - name: deploy\n    events: [ModelRegistered]\n    actions:\n      - azure_devops:\n"
-    problems = "\n".join(route_problems(text + f"          {options}\n"))
-    assert expected in problems, problems

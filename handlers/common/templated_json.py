@@ -10,7 +10,7 @@ from typing import Any
 
 import jinja2
 
-from handlers.base import ActionContext, ActionFailed
+from shared.actions import ActionContext, ActionFailed
 from shared.problems import Problems
 from shared.templates import TemplateProblem, compile_checked, render, template_context
 

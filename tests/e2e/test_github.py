@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from handlers import github
-from shared.engine import current_engine
-from tests.conftest import load_event
-from tests.support.cicd import route_problems, trust
+from shared.worker import current_engine
+from tests.support.cicd import trust
+from tests.support.events import load_event
 from tests.support.github_fake import GitHubFake, Workflow
 
 MODEL = load_event("eventgrid/model_registered.json")
@@ -210,42 +210,6 @@ def test_the_destination_guard_applies_without_allow_private(app_env, gh, app_ke
     delivery = deliver("model_registered", MODEL)
     assert delivery.statuses() == ["failed"] and "non-public address" in delivery.reports[0].detail
     assert gh.requests == []
-
-
-@pytest.mark.parametrize(
-    ("action", "expected"),
-    [
-        ("repository: churn-model\n          dispatch: {event_type: x}\n          token: t",
-         "repository must be owner/name"),
-        ("repository: a/b\n          token: t", "give exactly one of dispatch"),
-        ("repository: a/b\n          dispatch: {event_type: x}", "give exactly one of token"),
-        ("repository: a/b\n          dispatch: {event_type: x, client_payload: {"
-         + ", ".join(f"k{i}: v" for i in range(10)) + "}}\n          token: t",
-         "client_payload has 10 properties; GitHub takes at most 10 and the action adds ledger_key"),
-        ('repository: a/b\n          dispatch: {event_type: x, client_payload: {m: "{{ event.fields.nope }}"}}\n'
-         "          token: t", "dispatch.client_payload.m: template refers to something the event does not have"),
-        ("repository: a/b\n          workflow: {file: deploy.yml, ref: main, inputs: {m: {nested: 1}}}\n"
-         "          token: t", "github: workflow.inputs.m: must be text, a number or true/false"),
-        ("repository: a/b\n          workflow: {file: deploy, ref: main}\n          token: t",
-         "workflow.file is the workflow's file name"),
-        ("repository: a/b\n          dispatch: {event_type: x}\n"
-         "          app: {id: 1, installation_id: 2, private_key: not-a-key}",
-         "app.private_key is not a PEM private key"),
-    ],
-)  # fmt: skip
-def test_options_and_templates_are_checked_when_routes_load(action: str, expected: str) -> None:
-    text = (
-        f"routes:\n  - name: deploy\n    events: [ModelRegistered]\n    actions:\n      - github:\n          {action}\n"
-    )
-    problems = "\n".join(route_problems(text))
-    assert expected in problems, problems
-    assert "not-a-key" not in problems.replace("private_key: not-a-key", "")
-
-
-def test_a_private_key_pasted_on_one_line_loads(app_key) -> None:
-    text = dispatch_route()
-    one_line = app_key[0].replace("\n", "\\n")
-    assert route_problems(text, GITHUB_APP_KEY=one_line, GITHUB_API="https://api.github.com") == []
 
 
 def _other_public_key() -> bytes:

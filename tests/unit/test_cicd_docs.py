@@ -13,10 +13,10 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.routes import parse_routes
+from shared.worker import parse_routes
 from tests.support.cicd import route_problems
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "cicd.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cicd.md"
 BLOCKS = re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
 
 

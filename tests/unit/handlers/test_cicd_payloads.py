@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers import eventgrid, github
-from handlers.base import ActionContext
-from handlers.templated_json import TemplatedJson
+from handlers.common.templated_json import TemplatedJson
+from shared.actions import ActionContext
 from shared.problems import Problems
 from shared.settings import Settings
 from shared.templates import example_events

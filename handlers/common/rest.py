@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from handlers import http
-from handlers.base import ActionFailed
+from handlers.common import http
+from shared.actions import ActionFailed
 
 
 def send(url: str, body: Any, headers: Mapping[str, str], *, timeout: float, allow_private: bool) -> httpx.Response:
