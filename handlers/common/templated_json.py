@@ -1,6 +1,7 @@
 """Option values that are JSON with templates in them (`client_payload`, workflow `inputs`, pipeline
 `parameters`): every string is a template over the event, checked against example events when routes load;
-numbers, true/false and null are sent as written; mappings and lists nest (unless `flat`)."""
+numbers, true/false and null are sent as written; mappings and lists nest (unless `flat`). Jinja2 loads
+only for values that hold a string (cold start)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
-
 from shared.actions import ActionContext, ActionFailed
 from shared.problems import Problems
-from shared.templates import TemplateProblem, compile_checked, render, template_context
+
+
+@dataclass(frozen=True)
+class _Template:
+    compiled: Any  # a jinja2.Template
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class TemplatedJson:
 
     tree: Mapping[str, Any]
     as_text: bool = False
+    templated: bool = False  # some value is a template (else rendering needs no Jinja2)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -40,10 +44,14 @@ class TemplatedJson:
             str(name): _compile(value, problems, line, f"{where}.{name}", event_types, flat)
             for name, value in spec.items()
         }
-        return cls(tree, as_text=flat)
+        return cls(tree, as_text=flat, templated=any(isinstance(leaf, str) for leaf in _leaves(spec)))
 
     def render(self, ctx: ActionContext, where: str) -> dict[str, Any]:
         """Values for this event; a template the event cannot fill is a permanent failure naming the option."""
+        if not self.templated:
+            return {name: _render(value, {}, self.as_text) for name, value in self.tree.items()}
+        from shared.templates import TemplateProblem, template_context
+
         context = template_context(ctx.event, ctx.route)
         try:
             return {name: _render(value, context, self.as_text) for name, value in self.tree.items()}
@@ -51,10 +59,21 @@ class TemplatedJson:
             raise ActionFailed(f"{where}: {problem}") from None
 
 
+def _leaves(value: Any) -> list[Any]:
+    """The leaves of an option value."""
+    if isinstance(value, Mapping):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
 def _compile(value: Any, problems: Problems, line: int, where: str, event_types: tuple[str, ...], flat: bool) -> Any:
     if isinstance(value, str):
+        from shared.templates import TemplateProblem, compile_checked
+
         try:
-            return compile_checked(value, event_types)
+            return _Template(compile_checked(value, event_types))
         except TemplateProblem as problem:
             problems.add(line, f"{where}: {problem}")
             return ""
@@ -74,8 +93,10 @@ def _compile(value: Any, problems: Problems, line: int, where: str, event_types:
 
 
 def _render(value: Any, context: Mapping[str, Any], as_text: bool) -> Any:
-    if isinstance(value, jinja2.Template):
-        return render(value, context)
+    if isinstance(value, _Template):
+        from shared.templates import render
+
+        return render(value.compiled, context)
     if isinstance(value, Mapping):
         return {key: _render(item, context, as_text) for key, item in value.items()}
     if isinstance(value, list):
