@@ -20,6 +20,22 @@ def trust(monkeypatch: pytest.MonkeyPatch, ca_bundle: str) -> None:
     monkeypatch.setattr(http, "_client", None)
 
 
+def example_app_key() -> str:
+    """A GitHub App private key as its app setting holds it (PEM), made once per process."""
+    global _app_key
+    if _app_key is None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _app_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                     serialization.NoEncryption()).decode()  # fmt: skip
+    return _app_key
+
+
+_app_key: str | None = None
+
+
 def route_problems(text: str, **settings: str) -> list[str]:
     """The problems routes.yaml `text` has when loaded with these app settings (none: it loads)."""
     try:

@@ -1,5 +1,5 @@
-"""The YAML samples of docs/cicd.md work together: every route loads, the GitHub workflow listens for the
-event type the route dispatches and reads the payload the route sends, and the Azure Pipelines YAML
+"""Beyond test_samples.py: the YAML samples of docs/cicd.md work together. The GitHub workflow listens for
+the event type the route dispatches and reads only the payload the route sends; the Azure Pipelines YAML
 declares every parameter the route sends."""
 
 from __future__ import annotations
@@ -10,21 +10,16 @@ from typing import Any
 
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.worker import parse_routes
-from tests.support.cicd import route_problems
+from tests.support.cicd import example_app_key, route_problems
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cicd.md"
 BLOCKS = re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
 
 
 def settings() -> dict[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()  # fmt: skip
-    return {"GITHUB_APP_KEY": pem, "GITHUB_TOKEN": "t", "ADO_PAT": "p",
+    return {"GITHUB_APP_KEY": example_app_key(), "GITHUB_TOKEN": "t", "ADO_PAT": "p",
             "FORWARD_TOPIC_ENDPOINT": "https://t.westus-1.eventgrid.azure.net/api/events"}  # fmt: skip
 
 
