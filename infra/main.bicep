@@ -54,8 +54,10 @@ param location string
 @description('Create an Event Grid custom topic for the `eventgrid` action to forward events to (docs/cicd.md), with EventGrid Data Sender for the app; sets FORWARD_TOPIC_ENDPOINT.')
 param createForwardTopic bool = false
 
+// Set by the preprovision hook before every deployment. The default only lets azd validate the
+// parameters before hooks run (azd up checks them first); the postprovision hook fails if it is empty.
 @description('Principal id of the workspace\'s system topic identity (set by the preprovision hook), which writes dead letters.')
-param systemTopicPrincipalId string
+param systemTopicPrincipalId string = ''
 
 @description('Resource id of an existing Azure Communication Services resource to send from. Empty: create ACS + Email with an Azure-managed domain.')
 param existingAcsResourceId string = ''
@@ -227,7 +229,7 @@ module forwardTopic 'app/forward-topic.bicep' = if (createForwardTopic) {
   }
 }
 
-module deadLetterRbac 'app/deadletter-rbac.bicep' = {
+module deadLetterRbac 'app/deadletter-rbac.bicep' = if (!empty(systemTopicPrincipalId)) {
   name: 'deadletter-rbac'
   scope: rg
   params: {

@@ -15,6 +15,9 @@ from shared.ledger.records import DONE, FAILED, GROUPED, SKIPPED
 logger = logging.getLogger("aml_events.outcomes")
 
 PLANNED, REJECTED, UNROUTED = "planned", "rejected", "unrouted"
+# Seen only locally (replay, tests): the Functions worker refused the event before the app ran, so the
+# invocation failed; in Azure, Event Grid retries it and then dead-letters it.
+REFUSED = "refused"
 # First word of every outcome log line: the Kusto queries in docs/kusto.md select on it.
 OUTCOME_MESSAGE = "action"
 
@@ -70,6 +73,12 @@ def observe() -> Iterator[list[ActionReport]]:
         _observers.remove(reports.append)
 
 
+def observed(report: ActionReport) -> None:
+    """Hand a report to the observers only: what the local host knows that the app never logs."""
+    for observer in list(_observers):
+        observer(report)
+
+
 def emit(report: ActionReport) -> None:
     # Each `extra` key becomes an attribute of the log record, which the Python worker's OpenTelemetry
     # exporter (PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY) sends as one customDimensions entry. The
@@ -78,7 +87,6 @@ def emit(report: ActionReport) -> None:
     level = logging.WARNING if report.status in (FAILED, REJECTED) else logging.INFO
     logger.log(level, "%s %s: %s", OUTCOME_MESSAGE, report.status, json.dumps(dimensions, default=str),
                extra=dimensions)  # fmt: skip
-    for observer in _observers:
-        observer(report)
+    observed(report)
 
 
