@@ -130,6 +130,8 @@ class ExpectationMissed(AmlEvent):
                 "expected": self.expected,
                 "since": self.since.isoformat() if self.since else None,
                 "deadline": self.deadline.isoformat() if self.deadline else None,
+                "sinceText": utc_text(self.since),
+                "deadlineText": utc_text(self.deadline),
                 "window": self.window,
                 "seen": self.seen,
                 "atLeast": self.at_least,
