@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from shared.events import parse_event
-from shared.expectations.event import EXPECTATION_MISSED, EXPECTATION_RESOLVED_LATE
-from shared.expectations.spec import EventFilter, FollowUp, Recurring
-from shared.expectations.store import COLLECT, FIRE, RETENTION, ExpectationStore
+from shared.events.expectation import EXPECTATION_MISSED, EXPECTATION_RESOLVED_LATE
+from shared.events.parse import parse_event
+from shared.noise.expectations import COLLECT, FIRE, RETENTION, ExpectationStore
+from shared.routing.expect import EventFilter, FollowUp, Recurring
 from shared.settings import Settings
 
 RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events import AmlEvent
-from shared.workspace import Workspace
+from shared.events.model import AmlEvent
+from shared.events.workspace import Workspace
 
 EXPECTATION_MISSED = "ExpectationMissed"
 EXPECTATION_RESOLVED_LATE = "ExpectationResolvedLate"

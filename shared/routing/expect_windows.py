@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from shared.expectations.spec import Recurring
+from shared.routing.expect import Recurring
 
 _SEARCH_DAYS = 9  # a window ends on one of `days`, each week: nine days always find one
 

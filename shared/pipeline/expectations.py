@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from shared.expectations.spec import FollowUp, Recurring
-from shared.expectations.store import COLLECT, ExpectationStore, Step
+from shared.noise.expectations import COLLECT, ExpectationStore, Step
+from shared.routing.expect import FollowUp, Recurring
 
 if TYPE_CHECKING:
-    from shared.events import AmlEvent
-    from shared.expectations.event import ExpectationMissed
+    from shared.events.expectation import ExpectationMissed
+    from shared.events.model import AmlEvent
 
 CHECK_FUNCTION = "check_expectations"
 

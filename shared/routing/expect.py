@@ -21,15 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shared.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
-from shared.conditions import Condition, check_path, event_view, parse_conditions
-from shared.durations import parse_duration
-from shared.events import EVENT_CLASSES, RUN_STATUSES, AmlEvent
-from shared.mutes import DAY_NAMES
-from shared.mutes import _parse_clock as parse_clock  # made public when the layout lands
-from shared.mutes import _parse_days as parse_days
+from shared.events.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
+from shared.events.model import EVENT_CLASSES, RUN_STATUSES, AmlEvent
 from shared.problems import Problems
-from shared.yamlsource import LineDict
+from shared.routing.conditions import Condition, check_path, event_view, parse_conditions
+from shared.routing.durations import parse_duration
+from shared.routing.mutes import DAY_NAMES, parse_clock, parse_days
+from shared.routing.yamlsource import LineDict
 
 FOLLOW_UP_KEYS = ("within", "event", "same", "at_least", "resolved_late")
 RECURRING_KEYS = ("every", "since", "event", "at_least", "resolved_late")

@@ -27,13 +27,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.events import AmlEvent, EventRejected, parse_event
-from shared.expectations.event import ExpectationMissed
-from shared.expectations.spec import FollowUp, Recurring
-from shared.expectations.windows import Window, last_window, next_window, window_containing
-from shared.ledger import LedgerUnavailable, table_key
+from shared.events.expectation import ExpectationMissed
+from shared.events.model import AmlEvent, EventRejected
+from shared.events.parse import parse_event
+from shared.ledger.records import LedgerUnavailable
+from shared.platform.clock import now as clock_now
+from shared.platform.storage import insert_entity
+from shared.platform.tables import table_key
+from shared.routing.expect import FollowUp, Recurring
+from shared.routing.expect_windows import Window, last_window, next_window, window_containing
 from shared.settings import Settings
-from shared.storage import insert_entity
 
 logger = logging.getLogger("aml_events")
 
@@ -81,7 +84,7 @@ def expectation_id(route: str, partition: str, seq: int) -> str:
 
 
 class ExpectationStore:
-    def __init__(self, settings: Settings, now: Callable[[], datetime]) -> None:
+    def __init__(self, settings: Settings, now: Callable[[], datetime] = clock_now) -> None:
         self.settings = settings
         self.now = now
         self.table_name = settings.environ.get("EXPECT_TABLE") or "expectations"
@@ -89,7 +92,7 @@ class ExpectationStore:
 
     @property
     def table(self) -> Any:
-        from shared.storage import existing_table
+        from shared.platform.storage import existing_table
 
         return existing_table(self.settings, self.table_name)
 
@@ -422,7 +425,7 @@ class ExpectationStore:
 
 
 def same_values(event: AmlEvent, paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    from shared.conditions import event_view, resolve
+    from shared.routing.conditions import event_view, resolve
 
     view = event_view(event)
     values = []

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.expectations.spec import EventFilter, FollowUp, Recurring, parse_expect
-from shared.expectations.windows import last_window, next_window, window_containing, window_ending_on
 from shared.problems import Problems
-from shared.yamlsource import load_yaml
+from shared.routing.expect import EventFilter, FollowUp, Recurring, parse_expect
+from shared.routing.expect_windows import last_window, next_window, window_containing, window_ending_on
+from shared.routing.yamlsource import load_yaml
 
 RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
 
@@ -85,7 +85,7 @@ def test_problems_name_their_line(text: str, line: int, words: str) -> None:
 
 
 def test_run_completed_reads_as_status_completed() -> None:
-    from tests.test_expectations_store import completed
+    from tests.unit.shared.noise.test_expectations import completed
 
     matches = EventFilter((RUN_COMPLETED,), ()).matches(completed())
     follow, _ = parse(

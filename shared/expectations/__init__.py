@@ -1,1 +1,0 @@
-"""Deadlines and absences: routes with `expect:` act when something that should happen does not."""
