@@ -11,8 +11,8 @@ also get `event.expectation` (route, expected, since, deadline, window, opening 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.events.model import AmlEvent
@@ -61,7 +61,8 @@ class ExpectationMissed(AmlEvent):
         return cls(
             id=f"{expectation_id}/resolved-late" if late is not None else expectation_id,
             event_type=EXPECTATION_RESOLVED_LATE if late is not None else EXPECTATION_MISSED,
-            subject=f"expectations/{route}",
+            # the opening event's subject (the run): what `repeat_interval` counts by default, per run
+            subject=opening.subject if opening else f"expectations/{route}",
             topic=source.topic if source else "",
             event_time=late.event_time if late is not None else deadline,
             data=opening.data if opening else {},
@@ -139,6 +140,19 @@ class ExpectationMissed(AmlEvent):
                 "late": self.late.to_dict() if self.late else None,
             },
         }
+
+
+def example_expectations(opening: AmlEvent) -> dict[str, ExpectationMissed]:
+    """A missed and a resolved-late expectation opened by `opening`: what templates are checked against."""
+    since = opening.event_time or datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+    deadline = since + timedelta(hours=6)
+    expected = "RunStatusChanged or RunCompleted with RunStatus Completed, Failed or Canceled within 6h"
+    missed = ExpectationMissed.of("expectation:example:0:1", "example", expected, since, deadline, opening=opening)
+    late = replace(opening, event_time=deadline + timedelta(hours=1))
+    resolved = ExpectationMissed.of(
+        "expectation:example:0:1", "example", expected, since, deadline, opening=opening, late=late
+    )
+    return {EXPECTATION_MISSED: missed, EXPECTATION_RESOLVED_LATE: resolved}
 
 
 def _delay_text(deadline: datetime | None, arrived: datetime | None) -> str:

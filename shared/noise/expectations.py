@@ -44,6 +44,10 @@ STATE_ROW = "state"
 DUE_PREFIX = "due-"
 OPEN, FIRED, CLOSED, LATE = "open", "fired", "closed", "late"
 FIRE, COLLECT = "fire", "collect"
+# What an event did to an expectation: the status of its report (settled: nothing left to do).
+OPENED, ALREADY_OPEN, COUNTED, CLOSED_IN_TIME, CLOSED_LATE, IGNORED = "opened", "open", "counted", "closed", "late", \
+    "ignored"  # fmt: skip
+STEP_STATUSES = (OPENED, ALREADY_OPEN, COUNTED, CLOSED_IN_TIME, CLOSED_LATE, IGNORED)
 RETENTION = timedelta(days=2)  # closed state is kept this long: Event Grid redelivers for 24 hours
 RETRY_SECONDS = 60.0  # a missed expectation whose actions failed is fired again this much later
 MAX_FIRE_TRIES = 5
@@ -87,7 +91,7 @@ class ExpectationStore:
     def __init__(self, settings: Settings, now: Callable[[], datetime] = clock_now) -> None:
         self.settings = settings
         self.now = now
-        self.table_name = settings.environ.get("EXPECT_TABLE") or "expectations"
+        self.table_name = settings.expect_table
         self._armed: set[tuple[str, str, str]] = set()
 
     @property

@@ -153,7 +153,7 @@ def test_two_timers_at_once_act_once(expect_env, deliver, functions, receiver) -
             future.result()
     assert sorted(r.status for r in reports if r.status == DONE) == [DONE] * 5
     assert len(posts(receiver, "/stuck")) == 5
-    assert len({request.headers["webhook-id"] for request in receiver.requests}) == 5
+    assert len({request.headers["idempotency-key"] for request in receiver.requests}) == 5
 
 
 def test_a_worker_restart_between_open_and_fire_loses_nothing(expect_env, deliver, functions, receiver) -> None:
