@@ -21,7 +21,7 @@ from shared.pipeline.reports import ActionReport, observe
 from shared.platform.clock import frozen_at
 from tests.support.events import load_event
 
-RUNNING = load_event("eventgrid/run_status_running.json")
+RUNNING = load_event("expectations/run_status_running.json")
 COMPLETED = load_event("eventgrid/run_completed.json")
 
 STUCK = """
