@@ -19,7 +19,8 @@ from shared import worker
 from shared.ledger.records import DONE, SKIPPED
 from shared.pipeline.reports import ActionReport, observe
 from shared.platform.clock import frozen_at
-from tests.support.events import load_event
+from tests.support.events import EVENTS, load_event
+from tests.support.scripts import lines, replay
 
 RUNNING = load_event("expectations/run_status_running.json")
 COMPLETED = load_event("eventgrid/run_completed.json")
@@ -192,3 +193,29 @@ def test_a_silence_covering_the_fire_skips_and_records_it(expect_env, deliver, f
     assert [r.status for r in fired] == [SKIPPED] and "silenced" in fired[0].detail
     assert receiver.requests == []
     assert tick(ONE_AM + timedelta(hours=6, minutes=2), functions) == []  # settled: not fired again
+
+
+def test_replay_delivers_at_now_and_ticks_the_timers(azurite, tmp_path: Path) -> None:
+    """The local try-out of docs/expectations.md: Running at 01:00, a tick at 07:30 fires, a second tick
+    shows nothing new (three separate runs sharing the storage, as a user runs them)."""
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(STUCK.replace('webhook: {url: "${HOOK_URL}/stuck", allow_private: true, retry: {attempts: 1}}',
+                                    "log: {level: warning}"))  # fmt: skip
+    suffix = uuid.uuid4().hex[:8]
+    env = {"PATH": "", "AzureWebJobsStorage": azurite, "LEDGER_TABLE": f"ledger{suffix}",
+           "EXPECT_TABLE": f"expect{suffix}"}  # fmt: skip
+    running = str(EVENTS / "expectations" / "run_status_running.json")
+    opened = replay("--json", "--routes", str(routes), "--now", "2026-12-02T01:00:00Z", running, env=env)
+    assert opened.returncode == 0, opened.stderr
+    assert [(o["route"], o["status"]) for o in lines(opened)] == [("stuck-runs", "opened")]
+    early = replay("--json", "--routes", str(routes), "--tick", "2026-12-02T06:59:00", env=env)
+    assert early.returncode == 0 and lines(early) == []
+    fired = replay("--json", "--routes", str(routes), "--tick", "2026-12-02T07:30:00+00:00", env=env)
+    assert [(o["event_type"], o["action"], o["status"]) for o in lines(fired)] == [("ExpectationMissed", "log", DONE)]
+    again = replay("--routes", str(routes), "--tick", "2026-12-02T07:31:00Z", env=env)
+    assert again.returncode == 0 and "ExpectationMissed" not in again.stdout
+
+
+def test_replay_checks_its_times() -> None:
+    result = replay("--tick", "tomorrow morning")
+    assert result.returncode == 2 and "not an ISO 8601 time" in result.stderr
