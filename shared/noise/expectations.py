@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.events.expectation import ExpectationMissed
 from shared.events.model import AmlEvent, EventRejected
@@ -34,9 +34,13 @@ from shared.ledger.records import LedgerUnavailable
 from shared.platform.clock import now as clock_now
 from shared.platform.storage import insert_entity
 from shared.platform.tables import table_key
-from shared.routing.expect import FollowUp, Recurring
-from shared.routing.expect_windows import Window, last_window, next_window, window_containing
 from shared.settings import Settings
+
+# The `expect:` option and its windows (zoneinfo) load only where a route has `expect:`: a first event
+# imports this module (its step statuses) and nothing of them.
+if TYPE_CHECKING:
+    from shared.routing.expect import FollowUp, Recurring
+    from shared.routing.expect_windows import Window
 
 logger = logging.getLogger("aml_events")
 
@@ -159,6 +163,8 @@ class ExpectationStore:
     def arm(self, route: str, spec: Recurring) -> None:
         """Make sure the next window of a recurring expectation has its state and due rows
         (once per window and worker: the timer calls this every run)."""
+        from shared.routing.expect_windows import next_window
+
         window = next_window(spec, self.now())
         key = (route, window.key, spec.describe())
         if key in self._armed:
@@ -169,6 +175,8 @@ class ExpectationStore:
     def record(self, route: str, spec: Recurring, event: AmlEvent) -> Step:
         """A matching event for a recurring expectation: it counts for the window it happened in; after
         the deadline (between windows), it resolves the window that passed without it."""
+        from shared.routing.expect_windows import last_window, window_containing
+
         at = self.now()
         moment = _event_moment(event, at)
         window = window_containing(spec, moment)

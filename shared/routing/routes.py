@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,9 +25,11 @@ from shared.events.model import AmlEvent
 from shared.problems import Problems
 from shared.routing.conditions import Condition, event_view, parse_conditions
 from shared.routing.durations import parse_duration
-from shared.routing.expect import Expectation, parse_expect
 from shared.routing.noise_options import NOISE_KEYS, NoiseControl, parse_noise
 from shared.routing.yamlsource import LineDict, LineList, load_yaml
+
+if TYPE_CHECKING:
+    from shared.routing.expect import Expectation
 
 ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "enrich", "actions", "expect", *NOISE_KEYS)
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -196,7 +198,11 @@ def _parse_route(
     recurring = isinstance(written_expect, Mapping) and "every" in written_expect and spec.get("events") is None
     event_types = () if recurring else _parse_events(spec, problems)
     conditions = _parse_when(spec, problems)
-    expect = parse_expect(spec, problems, event_types)
+    expect = None
+    if written_expect is not None:
+        from shared.routing.expect import parse_expect  # zoneinfo only for routes with `expect:`
+
+        expect = parse_expect(spec, problems, event_types)
     # The actions of a route with `expect:` see the synthetic events only.
     acting_on = event_types if written_expect is None else _expectation_types(written_expect)
     if written_expect is not None:
