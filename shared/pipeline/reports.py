@@ -13,7 +13,7 @@ from typing import Any
 from shared.ledger.records import DONE, FAILED, GROUPED, SKIPPED
 from shared.noise.expectations import STEP_STATUSES
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.outcomes")
 
 PLANNED, REJECTED, UNROUTED = "planned", "rejected", "unrouted"
 # First word of every outcome log line: the Kusto queries in docs/kusto.md select on it.

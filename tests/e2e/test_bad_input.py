@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 
 from scripts.local_host import replay_payload
 from shared.events.model import AmlEvent, EventRejected
-from shared.events.parse import RejectedInput, parse_event, parse_payload
+from shared.events.parse import parse_event
+from shared.ledger.memory import MemoryLedger
 from shared.pipeline.engine import Engine
 from shared.pipeline.reports import observe
 from shared.settings import Settings
 from shared.worker import current_engine, load_routes
 from tests.support.events import EVENTS, load_event
+from tests.support.payloads import RejectedInput, parse_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = [load_event(str(path.relative_to(EVENTS))) for path in sorted(EVENTS.glob("[ec]*/*.json"))]
@@ -165,7 +167,7 @@ def test_parse_payload_never_raises(payload: bytes) -> None:
 DRY_RUN = Engine(
     Settings.from_environ({"ROUTES_FILE": str(ROOT / "routes.yaml"), "ALERT_WEBHOOK_URL": "https://example.invalid/"}),
     lambda: load_routes(ROOT / "routes.yaml", {"ALERT_WEBHOOK_URL": "https://example.invalid/"}),
-    None,
+    MemoryLedger(),
     dry_run=True,
 )
 
