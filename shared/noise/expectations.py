@@ -32,6 +32,8 @@ from shared.events.model import AmlEvent, EventRejected
 from shared.events.parse import parse_event
 from shared.ledger.records import LedgerUnavailable
 from shared.platform.clock import now as clock_now
+from shared.platform.clock import utc
+from shared.platform.errors import first_line
 from shared.platform.storage import insert_entity
 from shared.platform.tables import table_key
 from shared.settings import Settings
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from shared.routing.expect import FollowUp, Recurring
     from shared.routing.expect_windows import Window
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.noise.expectations")
 
 STATE_ROW = "state"
 DUE_PREFIX = "due-"
@@ -432,8 +434,7 @@ class ExpectationStore:
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
             raise
         except AzureError as error:
-            first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-            raise LedgerUnavailable(f"expectation storage unavailable while {what}: {first}") from error
+            raise LedgerUnavailable(f"expectation storage unavailable while {what}: {first_line(error)}") from error
 
 
 def same_values(event: AmlEvent, paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -483,9 +484,8 @@ def _event_from(text: Any) -> AmlEvent | None:
 
 
 def _utc(value: Any) -> datetime:
-    if value is None:
-        return datetime.max.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(value.timestamp(), UTC)
+    """A stored time in UTC; a missing one is the end of time (never due)."""
+    return datetime.max.replace(tzinfo=UTC) if value is None else utc(value)
 
 
 def _text(value: Any) -> str:
