@@ -208,3 +208,24 @@ def raw_for_record(raw: Any) -> Any:
         names = ("id", "topic", "subject", "event_type", "type", "source", "data_version")
         return {**{name: str(getattr(raw, name, None)) for name in names if hasattr(raw, name)}, "data": data}
     return raw
+
+
+def envelope_problem(item: Any) -> EventRejected:
+    """Why no function takes this JSON item: the first thing wrong with its envelope, named truly."""
+    if not isinstance(item, Mapping):
+        return EventRejected("", f"an event must be a JSON object with eventType (or type), got {type(item).__name__}")
+    event_id = item.get("id") if isinstance(item.get("id"), str) else None
+    miscased = [key for key in item if isinstance(key, str) and key.lower() == "specversion" and key != "specversion"]
+    if miscased and "specversion" not in item:
+        return EventRejected(
+            miscased[0], "CloudEvents attribute names are lower case: write 'specversion' (as sent, the event is"
+            " neither a CloudEvent nor an Event Grid event)", event_id,
+        )  # fmt: skip
+    type_key = "type" if "specversion" in item else "eventType"
+    written = item.get(type_key)
+    if written is None:
+        hint = " (a CloudEvent also needs 'specversion')" if "type" in item and type_key == "eventType" else ""
+        return EventRejected(type_key, f"is missing{hint}", event_id)
+    if not isinstance(written, str):
+        return EventRejected(type_key, f"must be a string, got {type(written).__name__}", event_id)
+    return EventRejected(type_key, f"{written!r:.200} is not an event type any function of this app takes", event_id)
