@@ -23,3 +23,14 @@ def time_argument(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-12-02T01:00:00Z") from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts such as `--concurrency 8`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
