@@ -51,15 +51,9 @@ class Notice:
         written = str(getattr(event, "status", None) or _STATUS_BY_TYPE.get(event.short_type, event.short_type))
         status = status_words(written).capitalize()  # `NotStarted` reads "Not started"
         tone = (
-<<<<<<< HEAD
-            "bad" if status in _BAD
-            else "good" if status in _GOOD
-            else "warning" if event.short_type == "DatasetDriftDetected" or status == "Resolved late"
-=======
             "bad" if written in _BAD
             else "good" if written in _GOOD
-            else "warning" if event.short_type == "DatasetDriftDetected"
->>>>>>> main
+            else "warning" if event.short_type == "DatasetDriftDetected" or written == "Resolved late"
             else "neutral"
         )  # fmt: skip
         when = event.event_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if event.event_time else ""
