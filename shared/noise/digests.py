@@ -21,15 +21,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.events.digest import DIGEST_PREFIX, DigestEvent
-from shared.events.model import AmlEvent, EventRejected, get_ci
+from shared.events.model import AmlEvent, EventRejected
 from shared.events.parse import parse_event
 from shared.ledger.records import LedgerUnavailable
+from shared.noise.stored import stored_event_json
 from shared.platform.clock import now, utc
 from shared.platform.errors import first_line
 from shared.platform.storage import insert_entity
@@ -45,10 +46,7 @@ MEMBER_PREFIX = "m|"
 MAX_FLUSH_TRIES = 5  # a digest whose actions keep failing is retried this often, a minute apart
 RETRY_SECONDS = 60.0
 _ETAG_ATTEMPTS = 50  # a burst of one sweep's runs all write the same group row
-_ENVELOPE_KEYS = ("id", "eventType", "subject", "topic", "eventTime", "data", "dataVersion")
 _MISSING_VALUE = "(none)"
-# A member row's event (JSON, ASCII): a string property holds 64 KiB of UTF-16, 32,768 characters.
-MAX_MEMBER_CHARS = 30_000
 _SHOWN_VALUE_CHARS = 200
 
 
@@ -96,7 +94,7 @@ class DigestStore:
         partition = _partition(route, values)  # of the whole values; what is shown of them is cut
         values = tuple((path, _shown(value)) for path, value in values)
         member = {"PartitionKey": partition, "RowKey": MEMBER_PREFIX + event.key, "digest": "", "received": now(),
-                  "event": member_json(event), "derived_from": storable(event.derived_from or "")}  # fmt: skip
+                  "event": stored_event_json(event), "derived_from": storable(event.derived_from or "")}  # fmt: skip
         try:
             try:
                 insert_entity(self.table, member)
@@ -282,35 +280,6 @@ def _admit(row: dict[str, Any], spec: GroupSpec, added: bool) -> None:
     row["pending"] = int(row.get("pending", 0)) + 1
     if row.get("due") is None:
         row["due"] = now() + timedelta(seconds=spec.wait)
-
-
-def member_json(event: AmlEvent) -> str:
-    """The event as a member row keeps it: whole when it fits a table property, else with long texts
-    and lists cut (a digest lists members briefly) and `"trimmed": true`; as a last resort only the
-    fields its type declares. The id and type are always whole: the member must be the same event."""
-    written = event.to_dict()
-    envelope = {key: written[key] for key in _ENVELOPE_KEYS}
-    text = json.dumps(envelope, default=str)
-    if len(text) <= MAX_MEMBER_CHARS:
-        return text
-    declared = {key: get_ci(event.data, key) for _, key, _, _ in event.FIELDS if get_ci(event.data, key) is not None}
-    for data, chars, items in ((envelope["data"], 1024, 100), (envelope["data"], 128, 10), (declared, 128, 10)):
-        trimmed = {**envelope, "subject": _cut(envelope["subject"], 1024, items),
-                   "data": _cut(data, chars, items), "trimmed": True}  # fmt: skip
-        text = json.dumps(trimmed, default=str)
-        if len(text) <= MAX_MEMBER_CHARS:
-            return text
-    raise AssertionError("unreachable: an id and declared fields, cut, fit a property")
-
-
-def _cut(value: Any, chars: int, items: int) -> Any:
-    if isinstance(value, str):
-        return value if len(value) <= chars else value[: chars - 1] + "…"
-    if isinstance(value, Mapping):
-        return {str(key)[:chars]: _cut(item, chars, items) for key, item in list(value.items())[: items * 10]}
-    if isinstance(value, (list, tuple)):
-        return [_cut(item, chars, items) for item in value[:items]]
-    return value
 
 
 def _shown(value: str) -> str:
