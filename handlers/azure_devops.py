@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from handlers.common import http, rest
 from handlers.common.templated_json import TemplatedJson
 from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
@@ -137,7 +135,7 @@ class AzureDevOpsAction(Action):
             raise ActionFailed(f"azure_devops: no token for Azure DevOps: {error.message}", retryable=True) from None
         return f"Bearer {token.token}"
 
-    def _failure(self, response: httpx.Response, what: str) -> ActionFailed:
+    def _failure(self, response: http.Answer, what: str) -> ActionFailed:
         status = response.status_code
         credential = "the PAT" if self.token else "the app's managed identity"
         if status == 203:  # the service's answer to a PAT it does not accept: its sign-in page
@@ -167,7 +165,7 @@ class AzureDevOpsAction(Action):
         return rest.failed(response, what, retryable=status in http.RETRYABLE_STATUS)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(response: http.Answer) -> dict[str, Any]:
     try:
         decoded = response.json()
     except ValueError:

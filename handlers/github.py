@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-import httpx
-
 from handlers.common import http, rest
 from handlers.common.templated_json import TemplatedJson
 from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
@@ -171,7 +169,7 @@ class GitHubAction(Action):
         )  # fmt: skip
         return {"event_type": self.event_type, "client_payload": {**payload, KEY_FIELD: ctx.key}}
 
-    def _failure(self, response: httpx.Response, what: str) -> ActionFailed:
+    def _failure(self, response: http.Answer, what: str) -> ActionFailed:
         if (wait := _rate_limit_wait(response)) is not None:
             return ActionFailed(
                 f"{what} -> {response.status_code}: GitHub rate limit, retry in {wait:.0f}s",
@@ -295,7 +293,7 @@ def _app_jwt(app: GitHubApp) -> str:
     return jwt.encode({"iat": now - 60, "exp": now + JWT_LIFETIME, "iss": app.id}, app.private_key, algorithm="RS256")
 
 
-def _read_token(response: httpx.Response) -> tuple[str, float]:
+def _read_token(response: http.Answer) -> tuple[str, float]:
     try:
         payload = response.json()
         expires = datetime.fromisoformat(payload["expires_at"].replace("Z", "+00:00")).timestamp()
@@ -312,7 +310,7 @@ def _forget_token(key: tuple[str, str, int, str]) -> None:
         _tokens.pop(key, None)
 
 
-def _rate_limit_wait(response: httpx.Response) -> float | None:
+def _rate_limit_wait(response: http.Answer) -> float | None:
     """Seconds GitHub asks to wait before trying again, for a 403/429 that is a (secondary) rate limit:
     Retry-After; else x-ratelimit-reset when x-ratelimit-remaining is 0; else a minute, as GitHub advises."""
     if response.status_code not in (403, 429):

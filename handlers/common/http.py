@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 import httpx
 
 from shared.actions import Action, ActionContext, ActionFailed
-from shared.platform.addresses import HostProblem, ascii_host
+from shared.platform.addresses import HostProblem, ascii_host, refusal
 from shared.platform.network import (
     DeadlineExceeded,
     DestinationRefused,
@@ -97,6 +98,22 @@ def check_url(url: str) -> str | None:
     return None
 
 
+def guard_destination(url: str) -> None:
+    """The destination guard for clients that connect on their own (an Azure SDK's transport): the
+    host's addresses judged before the call. The app's own clients judge at connect time instead."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(ascii_host(host), None)}
+    except (socket.gaierror, HostProblem) as error:
+        raise ActionFailed(f"cannot resolve host {host!r}: {error}", retryable=True) from None
+    for address in sorted(addresses):
+        if (why := refusal(address)) is not None:
+            raise ActionFailed(
+                f"refused destination {host!r}: it resolves to {address}, a non-public address ({why}) "
+                "(set allow_private: true on the action for an on-premises or test receiver)"
+            )
+
+
 def connectable_url(url: str) -> str:
     """`url` with its host in ASCII (UTS #46): what the guard judges is what is connected to."""
     parts = urlsplit(url)
@@ -126,15 +143,22 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 
 @dataclass(frozen=True)
 class Answer:
-    """A receiver's 2xx answer: status, headers and (at most MAX_RESPONSE_BYTES of) its body."""
+    """A receiver's answer: status, headers and (at most MAX_RESPONSE_BYTES of) its body."""
 
     status_code: int
     headers: httpx.Headers
     body: bytes
     truncated: bool
 
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
 
-def post(
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def exchange(
     url: str,
     *,
     content: bytes,
@@ -143,8 +167,9 @@ def post(
     allow_private: bool = False,
     target: str | None = None,
 ) -> Answer:
-    """POST and return the 2xx answer by `deadline` (time.monotonic()); raise ActionFailed otherwise
-    (retryable when worth it). `target`: how the URL is named in errors (safe_target by default)."""
+    """POST and return the answer, whatever its status, by `deadline` (time.monotonic()). A refused
+    destination is a permanent ActionFailed; no connection or no complete answer in time a retryable one.
+    `target`: how the URL is named in errors (safe_target by default)."""
     target = target or safe_target(url)
     budget = max(0.001, deadline - time.monotonic())
     try:
@@ -157,12 +182,28 @@ def post(
         raise ActionFailed(f"POST {target}: no answer within {budget:.3g}s", retryable=True) from None
     except httpx.TransportError as error:
         raise ActionFailed(f"POST {target}: {type(error).__name__}: {error}", retryable=True) from None
-    if 200 <= response.status_code < 300:
-        return Answer(response.status_code, response.headers, body, truncated)
+    return Answer(response.status_code, response.headers, body, truncated)
+
+
+def post(
+    url: str,
+    *,
+    content: bytes,
+    headers: Mapping[str, str],
+    deadline: float,
+    allow_private: bool = False,
+    target: str | None = None,
+) -> Answer:
+    """`exchange`, and the 2xx answer; ActionFailed otherwise (retryable when worth it)."""
+    target = target or safe_target(url)
+    answer = exchange(url, content=content, headers=headers, deadline=deadline, allow_private=allow_private,
+                      target=target)  # fmt: skip
+    if 200 <= answer.status_code < 300:
+        return answer
     raise ActionFailed(
-        f"POST {target} -> {response.status_code} {_snippet(body)}".rstrip(),
-        retryable=response.status_code in RETRYABLE_STATUS,
-        retry_after=retry_after_seconds(response.headers),
+        f"POST {target} -> {answer.status_code} {_snippet(answer.body)}".rstrip(),
+        retryable=answer.status_code in RETRYABLE_STATUS,
+        retry_after=retry_after_seconds(answer.headers),
     )
 
 

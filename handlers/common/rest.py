@@ -5,34 +5,22 @@ failures are worth another try and what the person reading the ledger should fix
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from handlers.common import http
 from shared.actions import ActionFailed
 
 
-def send(url: str, body: Any, headers: Mapping[str, str], *, timeout: float, allow_private: bool) -> httpx.Response:
-    """POST `body` as JSON; a connection that fails or an answer that does not come in time is retryable."""
-    if not allow_private:
-        http.guard_destination(url)
-    target = http.safe_target(url)
-    try:
-        return http.client().post(
-            url,
-            content=http.json_bytes(body),
-            headers={"Content-Type": "application/json", **headers},
-            timeout=max(timeout, 0.001),
-        )
-    except httpx.TimeoutException:
-        raise ActionFailed(f"POST {target}: no answer within {timeout:g}s", retryable=True) from None
-    except httpx.TransportError as error:
-        raise ActionFailed(f"POST {target}: {type(error).__name__}: {error}", retryable=True) from None
+def send(url: str, body: Any, headers: Mapping[str, str], *, timeout: float, allow_private: bool) -> http.Answer:
+    """POST `body` as JSON through the worker's guarded client (deadline, capped answer); a connection
+    that fails or an answer that does not come in time is retryable."""
+    return http.exchange(url, content=http.json_bytes(body), headers={"Content-Type": "application/json", **headers},
+                         deadline=time.monotonic() + timeout, allow_private=allow_private)  # fmt: skip
 
 
-def message(response: httpx.Response, *keys: str) -> str:
+def message(response: http.Answer, *keys: str) -> str:
     """What the service said: the first of `keys` in a JSON error body, else the start of the text."""
     try:
         decoded = response.json()
@@ -49,7 +37,7 @@ def message(response: httpx.Response, *keys: str) -> str:
     return text[:200] + ("…" if len(text) > 200 else "")
 
 
-def failed(response: httpx.Response, what: str, *, retryable: bool = False, hint: str = "") -> ActionFailed:
+def failed(response: http.Answer, what: str, *, retryable: bool = False, hint: str = "") -> ActionFailed:
     """`what -> status: the service's message (hint)`, with the Retry-After of the answer when it has one."""
     said = message(response, "message", "error")
     text = f"{what} -> {response.status_code}" + (f": {said}" if said else "") + (f" ({hint})" if hint else "")

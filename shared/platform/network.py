@@ -139,7 +139,7 @@ class GuardedBackend(httpcore.NetworkBackend):
             for address in addresses:
                 if (why := refusal(address)) is not None:
                     raise DestinationRefused(
-                        f"refused destination {host!r}: it resolves to {address}, {why} "
+                        f"refused destination {host!r}: it resolves to {address}, a non-public address ({why}) "
                         "(set allow_private: true on the action for an on-premises or test receiver)"
                     )
         error: Exception | None = None

@@ -22,7 +22,7 @@ def trust(monkeypatch: pytest.MonkeyPatch, ca_bundle: str) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", ca_bundle)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)
     monkeypatch.setattr(tls, "_context", None)
-    monkeypatch.setattr(http, "_client", None)
+    monkeypatch.setattr(http, "_clients", {})
 
 
 def example_app_key() -> str:
