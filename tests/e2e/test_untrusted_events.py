@@ -128,7 +128,10 @@ def test_a_guardrail_storage_failure_is_a_failure_not_a_skip(noise_env, receiver
     delivery = deliver("run_events", event)
     (record,) = records(event["id"])
     assert record.status == "failed", record.detail
-    assert "competing" not in record.detail
+    assert (
+        record.detail
+        == "not acted on: repeat_interval storage unavailable: InvalidInput: 0:One of the request inputs is not valid."
+    )
     assert delivery.error is not None
 
 

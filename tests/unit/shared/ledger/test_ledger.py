@@ -3,6 +3,7 @@ Storage on Azurite. What one backend does, the other must do too."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import uuid
 from collections import Counter
@@ -232,3 +233,17 @@ def test_after_its_table_is_recreated_a_claim_costs_one_create_and_one_retry(azu
     calls.clear()
     assert isinstance(ledger.claim(record(position=1), lease_seconds=60), Claim)
     assert calls == Counter({"create_entity": 1})  # a warm worker: one round trip
+
+
+def test_a_rejection_is_one_record_per_input_and_id_with_the_payload_s_digest(ledger: Ledger) -> None:
+    payload = b'{"id": "x", "data": 3}'
+    first = ledger.record_rejection("run_events", "data: must be an object", payload, "x")
+    again = ledger.record_rejection("run_events", "data: must be an object", payload, "x")  # a redelivery
+    other = ledger.record_rejection("run_events", "data: must be an object", payload, "y")
+    anonymous = ledger.record_rejection("run_events", "no id", payload, None)
+    assert first == again and len({first, other, anonymous}) == 3
+    kept = {rejection.event_id: rejection for rejection in ledger.rejections()}
+    assert set(kept) == {"x", "y", ""}
+    assert kept["x"].payload_sha256 == hashlib.sha256(payload).hexdigest()
+    assert kept["x"].payload_blob == "" and kept["x"].payload_size == len(payload)
+    assert ledger.rejected_payload(kept[""]) == payload

@@ -93,3 +93,40 @@ def test_a_checked_condition_keeps_its_line_and_a_numeric_operand_as_a_number() 
     assert implicit == Condition("data.Value", "in", ["a", "b"], 13)
     (plain,), _ = parse_conditions("data.Value", "a", 14)
     assert plain == Condition("data.Value", "equals", "a", 14)
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("status", "unknown path 'status': it must start with one of id, eventType, subject, topic, data.<Field>, "
+                "or (with `enrich: true`) run.<field>, model.<field>"),
+     ("data", "path 'data' must name a field, e.g. data.RunStatus"),
+     ("DATA", "path 'DATA' must name a field, e.g. data.RunStatus"),
+     ("run", "path 'run' must name a field, e.g. run.metrics.accuracy"),
+     ("Model", "path 'Model' must name a field, e.g. model.description")],
+)  # fmt: skip
+def test_a_path_problem_says_what_a_path_may_be(path: str, problem: str) -> None:
+    assert parse_conditions(path, "x", 1) == ([], [problem])
+
+
+def test_every_root_of_the_event_view_is_reachable() -> None:
+    from shared.events.parse import parse_event
+    from shared.routing.conditions import event_view
+    from tests.support.events import load_event
+
+    event = parse_event(load_event("eventgrid/run_status_changed_failed.json") | {"dataVersion": "2"})
+    view = event_view(event)
+    for path, value in (("id", event.id), ("eventType", event.event_type), ("subject", event.subject),
+                        ("topic", event.topic), ("dataVersion", "2"), ("data.RunStatus", "Failed")):  # fmt: skip
+        (condition,), _ = parse_conditions(path, {"equals": value}, 1)
+        assert condition.holds(view), path
+
+
+def test_a_problem_in_one_operator_leaves_the_others_checked() -> None:
+    spec = {"between": 1, "gt": "many", "matches": "(a)\\1", "exists": "yes", "equals": [1], "contains": "x"}
+    conditions, problems = parse_conditions("data.Value", spec, 4)
+    assert [condition.op for condition in conditions] == ["contains"]
+    assert len(problems) == 5
+    assert problems[0] == (
+        "data.Value: unknown operator 'between' (use one of equals, in, not_in, startswith, endswith, contains, "
+        "matches, gt, gte, lt, lte, exists)"
+    )
