@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from shared.events import EventRejected, get_ci
@@ -37,6 +37,8 @@ _DATASTORE_URI = re.compile(
     r"/workspaces/(?P<workspace>[^/]+)/datastores/(?P<name>[^/]+)/?$",
     re.IGNORECASE,
 )
+_ACCOUNT_FORM = "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>"
+_SUBJECT_FORM = "/blobServices/default/containers/<container>/blobs/<path>"
 _MAX_PATH = 1024  # Blob names are at most 1,024 characters
 
 
@@ -110,11 +112,10 @@ class BlobEvent(SourceEvent):
     ) -> tuple[Workspace | None, dict[str, Any], dict[str, Any]]:
         resource = parse_resource_id(topic)
         if resource is None or resource.type.lower() != "microsoft.storage/storageaccounts":
-            raise EventRejected("topic", f"{topic[:200]!r} is not a storage account id "
-                                "(/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{name})")  # fmt: skip
+            raise EventRejected("topic", f"{topic[:200]!r} is not a storage account id ({_ACCOUNT_FORM})")
         match = _SUBJECT.match(subject)
         if not match or len(match["path"]) > _MAX_PATH:
-            raise EventRejected("subject", f"{subject[:200]!r} is not /blobServices/default/containers/<container>/blobs/<path>")
+            raise EventRejected("subject", f"{subject[:200]!r} is not {_SUBJECT_FORM}")
         account, container, path = resource.name, match["container"], match["path"]
         store = datastore_for(account, container)
         folder = posixpath.dirname(path)
