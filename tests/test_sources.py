@@ -80,7 +80,9 @@ def test_datastore_from_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_datastore_setting_problems_name_the_entry() -> None:
-    found, problems = parse_datastores("acct/cont=https://x, acct=azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/d")
+    found, problems = parse_datastores(
+        "acct/cont=https://x, acct=azureml://subscriptions/s/resourcegroups/r/workspaces/w/datastores/d"
+    )
     assert found == {}
     assert len(problems) == 2 and "'acct/cont=https://x'" in problems[0]
 
@@ -151,8 +153,8 @@ def test_rejections_name_the_field(name: str, field: str) -> None:
 def test_resource_ids() -> None:
     group = parse_resource_id("/subscriptions/s/resourceGroups/rg")
     assert group is not None and group.type == "Microsoft.Resources/resourceGroups" and group.names == ()
-    nested = parse_resource_id("/subscriptions/s/resourcegroups/rg/providers/A.B/x/1/y/2/providers/Microsoft.Authz/locks/l")
-    assert nested is not None and nested.type == "Microsoft.Authz/locks" and nested.name == "l"
+    nested = parse_resource_id("/subscriptions/s/resourcegroups/rg/providers/A.B/x/1/y/2/providers/M.Authz/locks/l")
+    assert nested is not None and nested.type == "M.Authz/locks" and nested.name == "l"
     for bad in ("", "/subscriptions", "/subscriptions/s/resourceGroups/rg/providers/A.B/x", "x" * 3000):
         assert parse_resource_id(bad) is None
 
