@@ -7,9 +7,9 @@ from events has `&`, `<` and `>` escaped as Slack asks (&amp; &lt; &gt;) whereve
 
 from __future__ import annotations
 
-from handlers import http
-from handlers.base import ActionContext, ActionOutcome
-from handlers.notice import Notice
+from handlers.common import http
+from handlers.common.notice import Notice
+from shared.actions import ActionContext, ActionOutcome
 
 _EMOJI = {
     "bad": ":red_circle:",

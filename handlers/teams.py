@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from handlers import http
-from handlers.base import ActionContext, ActionOutcome
-from handlers.notice import Notice
+from handlers.common import http
+from handlers.common.notice import Notice
+from shared.actions import ActionContext, ActionOutcome
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"  # what Teams renders everywhere (desktop, web, mobile)

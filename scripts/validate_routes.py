@@ -12,13 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 
 def main(argv: list[str] | None = None) -> int:
     from shared.problems import Problems
-    from shared.routes import RoutesError, load_routes
+    from shared.routing.routes import RoutesError
     from shared.settings import Settings
+    from shared.worker import load_routes
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
