@@ -72,7 +72,7 @@ def replay_payload(body: bytes, functions: dict[str, Callable[[Any], None]], ori
         if function is None:
             written = (item.get("type") or item.get("eventType")) if isinstance(item, dict) else None
             reason = (
-                f"{written!r} is not an Azure ML event type any function takes"
+                f"{written!r} is not an event type any function takes"
                 if written
                 else f"missing: an event must be a JSON object with eventType (or type), got {type(item).__name__}"
             )

@@ -11,12 +11,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import quote
 
-from shared.events import AmlEvent, EventRejected, get_ci
-from shared.workspace import Workspace
+from shared.events.model import AmlEvent, EventRejected, get_ci
+from shared.events.workspace import Workspace, portal_url
 
-PORTAL = "https://portal.azure.com"
 ML_PROVIDER = "Microsoft.MachineLearningServices"
 # What a route on policy or resource events takes unless it says otherwise: Azure ML resources.
 ML_RESOURCES = f"/providers/{ML_PROVIDER}/"
@@ -107,10 +105,6 @@ def parse_resource_id(text: str) -> ResourceId | None:
 
 def is_management_group(text: str) -> bool:
     return bool(_MANAGEMENT_GROUP.match(text.strip()))
-
-
-def portal_url(resource_id: str) -> str:
-    return f"{PORTAL}/#resource{quote(resource_id, safe='/')}"
 
 
 def text_field(data: Mapping[str, Any], key: str, *, required: bool = False, limit: int = MAX_ID_LENGTH) -> str | None:

@@ -23,10 +23,10 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from shared.events import EventRejected, get_ci
+from shared.events.arm import SourceEvent, parse_resource_id, portal_url, text_field
+from shared.events.model import EventRejected, get_ci
+from shared.events.workspace import Workspace
 from shared.settings import current_settings
-from shared.sources.arm import SourceEvent, parse_resource_id, portal_url, text_field
-from shared.workspace import Workspace
 
 logger = logging.getLogger("aml_events")
 

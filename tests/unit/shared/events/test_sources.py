@@ -2,39 +2,44 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.functions.eventgrid import EventGridEventInConverter
+from azure.functions.meta import Datum
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.events import EventRejected
-from shared.sources.arm import parse_resource_id
-from shared.sources.blobs import BlobCreated, common_folder, parse_datastores
-from shared.sources.policy import PolicyStateChanged
-from shared.sources.resources import RESOURCE_EVENT_CLASSES
-from tests.conftest import EVENTS, load_event
+from scripts.local_host import binding_for
+from shared.events.arm import parse_resource_id
+from shared.events.blobs import common_folder, parse_datastores
+from shared.events.model import EventRejected
+from shared.events.parse import parse_event
+from tests.support.events import EVENTS, load_event
 
 SOURCES = EVENTS / "sources"
+FUNCTION = {"blob": "data_events", "policy": "policy_events", "resource": "resource_events"}
 NAMES = sorted(path.stem for path in (SOURCES / "eventgrid").glob("*.json"))
-CLASSES = {cls.__name__: cls for cls in (BlobCreated, PolicyStateChanged, *RESOURCE_EVENT_CLASSES)}
 
 
 def read(relative: str) -> tuple[type, Any, dict[str, Any], dict[str, Any]]:
-    raw = load_event(f"sources/{relative}")
-    cloud = "specversion" in raw
-    event_type = raw["type" if cloud else "eventType"].rsplit(".", 1)[-1]
-    from shared.sources import blobs, policy
-
-    cls = CLASSES.get(event_type) or getattr(blobs, event_type, None) or getattr(policy, event_type)
-    return cls, *cls.read(raw["source" if cloud else "topic"], raw["subject"], raw["data"])
+    """A sample through the app's parser: (class, workspace, typed fields, data as routes see it)."""
+    event = parse_event(load_event(f"sources/{relative}"))
+    return type(event), event.workspace, dict(event.fields), dict(event.data)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_both_schemas_give_the_same_fields(name: str) -> None:
-    assert (SOURCES / "cloudevents" / f"{name}.json").is_file()
-    assert read(f"eventgrid/{name}.json") == read(f"cloudevents/{name}.json")
+def test_both_schemas_and_the_hosts_binding_objects_give_the_same_event(name: str) -> None:
+    grid, cloud = load_event(f"sources/eventgrid/{name}.json"), load_event(f"sources/cloudevents/{name}.json")
+    # As the Python worker decodes what the host sends (TypedData.json) for an Event Grid trigger.
+    decoded = EventGridEventInConverter.decode(Datum(json.dumps(grid), "json"), trigger_metadata={})
+    events = [parse_event(grid), parse_event(cloud), parse_event(binding_for(cloud)), parse_event(decoded)]
+    assert len({(type(e), e.workspace, e.topic, e.subject, e.event_time) for e in events}) == 1
+    assert all(e.fields == events[0].fields and e.data == events[0].data for e in events)
+    assert [e.schema for e in events] == ["EventGrid", "CloudEvents", "CloudEvents", "EventGrid"]
+    assert events[0].function == FUNCTION[name.split("_")[0]]
 
 
 def test_blob_fields() -> None:
@@ -148,6 +153,19 @@ def test_rejections_name_the_field(name: str, field: str) -> None:
     with pytest.raises(EventRejected) as rejected:
         read(f"bad/{name}.json")
     assert rejected.value.field == field
+
+
+def test_a_cloudevent_rejection_names_its_own_attribute() -> None:
+    cloud = load_event("sources/cloudevents/blob_created.json") | {"source": "/subscriptions/s/resourceGroups/rg"}
+    with pytest.raises(EventRejected) as rejected:
+        parse_event(cloud)
+    assert rejected.value.field == "source" and "is not a storage account id" in str(rejected.value)
+
+
+def test_a_type_from_a_source_that_the_app_does_not_take_is_rejected() -> None:
+    with pytest.raises(EventRejected) as rejected:
+        read("bad/blob_tier_changed_not_taken.json")
+    assert str(rejected.value) == "eventType: 'Microsoft.Storage.BlobTierChanged' is not an event type this app takes"
 
 
 def test_resource_ids() -> None:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.events import EventRejected
-from shared.sources.arm import ML_RESOURCES, SourceEvent, is_management_group, parse_resource_id, text_field
-from shared.workspace import Workspace
+from shared.events.arm import ML_RESOURCES, SourceEvent, is_management_group, parse_resource_id, text_field
+from shared.events.model import EventRejected
+from shared.events.workspace import Workspace
 
 COMPLIANCE_STATES = ("Compliant", "NonCompliant", "Conflict", "Exempt", "Unknown", "Error", "Protected")
 _STATE_BY_LOWER = {state.lower(): state for state in COMPLIANCE_STATES}

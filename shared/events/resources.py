@@ -17,9 +17,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from shared.events import EventRejected, get_ci
-from shared.sources.arm import ML_RESOURCES, SourceEvent, parse_resource_id, text_field
-from shared.workspace import Workspace
+from shared.events.arm import ML_RESOURCES, SourceEvent, parse_resource_id, text_field
+from shared.events.model import EventRejected, get_ci
+from shared.events.workspace import Workspace
 
 OUTCOMES = {"Success": "Succeeded", "Failure": "Failed", "Cancel": "Canceled"}
 # Claims that name the caller, best first: a user's sign-in name, then any name, then an application.
