@@ -45,7 +45,7 @@ def slack_message(notice: Notice) -> dict[str, object]:
                 "elements": [
                     {
                         "type": "button",
-                        "text": {"type": "plain_text", "text": "Open in Azure ML studio"},
+                        "text": {"type": "plain_text", "text": notice.link_label},
                         "url": notice.url,
                         "style": "primary",
                     }

@@ -51,7 +51,7 @@ def adaptive_card(notice: Notice) -> dict[str, object]:
             {"type": "FactSet", "facts": facts},
             *_member_blocks(notice),
         ],
-        "actions": [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": notice.url}],
+        "actions": [{"type": "Action.OpenUrl", "title": notice.link_label, "url": notice.url}],
     }
 
 
