@@ -264,7 +264,7 @@ def test_the_new_sources_subscriptions_get_the_routes_filters(
     ml = {
         "operatorType": "StringContains",
         "key": "subject",
-        "values": ["/providers/Microsoft.MachineLearningServices/"],
+        "values": [ML_RESOURCES],
     }
     assert rendered["data_events"] == {
         "subscribe": True,
