@@ -55,11 +55,17 @@ def adaptive_card(notice: Notice) -> dict[str, object]:
     }
 
 
+MEMBERS_SHOWN = 100
+
+
 def _member_blocks(notice: Notice) -> list[dict[str, object]]:
-    """A digest's members, one line each (the card's text, not its facts, so every member fits)."""
+    """A digest's members, one line each (the card's text, not its facts); a digest of up to 1,000 members
+    lists the first MEMBERS_SHOWN, so the card stays within what a Teams message can hold."""
     if not notice.members:
         return []
-    lines = [f"- {escape_markdown(member.summary())}" for member in notice.members]
+    lines = [f"- {escape_markdown(member.summary())}" for member in notice.members[:MEMBERS_SHOWN]]
+    if len(notice.members) > MEMBERS_SHOWN:
+        lines.append(f"- … and {len(notice.members) - MEMBERS_SHOWN} more")
     return [{"type": "TextBlock", "text": "\n".join(lines), "wrap": True, "separator": True}]
 
 

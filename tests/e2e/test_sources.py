@@ -16,6 +16,10 @@ from typing import Any
 
 import pytest
 
+from handlers.common.notice import Notice
+from handlers.slack import slack_message
+from handlers.teams import adaptive_card
+from shared.events.parse import parse_event
 from shared.platform.clock import now as clock_now
 from shared.routing.routes import RoutesError
 from shared.worker import parse_routes
@@ -210,3 +214,34 @@ def test_a_burst_of_uploads_starts_one_pipeline_job_with_their_folder_and_list(
     later(1300)
     functions["flush_digests"](None)
     assert len(use_fake.sent("PUT", r"/jobs/[^/]+$")) == 1
+
+
+# ---- how messages present them -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sample", "status", "tone", "label"),
+    [
+        ("eventgrid/blob_created.json", "Created", "neutral", "Open in the Azure portal"),
+        ("eventgrid/policy_state_changed.json", "NonCompliant", "bad", "Open in the Azure portal"),
+        ("eventgrid/resource_write_failure.json", "Failed", "bad", "Open in Azure ML studio"),
+        ("eventgrid/resource_write_success.json", "Succeeded", "good", "Open in Azure ML studio"),
+        ("quirks/resource_write_success_not_azure_ml.json", "Succeeded", "good", "Open in the Azure portal"),
+    ],
+)
+def test_notices_say_the_status_its_tone_and_where_the_link_goes(sample, status, tone, label) -> None:
+    notice = Notice.of(parse_event(load_event(f"sources/{sample}")))
+    assert (notice.status, notice.tone, notice.link_label) == (status, tone, label)
+    assert notice.scope and notice.url.startswith(("https://ml.azure.com/", "https://portal.azure.com/#resource/"))
+
+
+def test_a_digest_of_a_thousand_uploads_fits_each_channel() -> None:
+    from shared.events.digest import DigestEvent
+
+    members = [parse_event(upload(n)) for n in range(1000)]
+    digest = DigestEvent.of("digest:retrain:x:1", "retrain", (("data.container", "training-data"),), members)
+    notice = Notice.of(digest)
+    assert notice.title == "1000 BlobCreated events (Created) for container training-data"
+    card = json.dumps(adaptive_card(notice), ensure_ascii=False)
+    assert "… and 900 more" in card and len(card) < 28_000  # what a Teams message holds
+    assert len(slack_message(notice)["blocks"]) <= 50  # Slack's limit on blocks; each section holds 3,000 characters
