@@ -19,6 +19,8 @@ import pytest
 from handlers.common.notice import Notice
 from handlers.slack import slack_message
 from handlers.teams import adaptive_card
+from scripts import history as history_cli
+from scripts import silence as silence_cli
 from shared.events.parse import parse_event
 from shared.platform.clock import now as clock_now
 from shared.routing.routes import RoutesError
@@ -245,3 +247,42 @@ def test_a_digest_of_a_thousand_uploads_fits_each_channel() -> None:
     card = json.dumps(adaptive_card(notice), ensure_ascii=False)
     assert "… and 900 more" in card and len(card) < 28_000  # what a Teams message holds
     assert len(slack_message(notice)["blocks"]) <= 50  # Slack's limit on blocks; each section holds 3,000 characters
+
+
+# ---- silences, repeat intervals, history: as for Azure ML events -------------------------------------------
+
+COMPLIANCE = """
+routes:
+  - name: aml-compliance
+    events: [PolicyStateCreated, PolicyStateChanged]
+    when:
+      data.complianceState: NonCompliant
+    repeat_interval: 24h
+    key: "{{ event.fields.resource_id }} {{ event.fields.policy_assignment_id }}"
+    actions: [log]
+  - name: failed-deployments
+    events: [ResourceWriteFailure]
+    actions: [log]
+"""
+
+
+def test_silences_repeat_intervals_and_history_hold_for_the_new_sources(app_env, deliver, capsys) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    app_env(COMPLIANCE, SILENCE_TABLE=f"silences{suffix}", GUARDRAIL_TABLE=f"guard{suffix}", SILENCE_CACHE_SECONDS="0")
+    policy = load_event("sources/eventgrid/policy_state_changed.json")
+    again = policy | {"id": str(uuid.uuid4())}
+    assert deliver("policy_events", policy).statuses() == ["done"]
+    (repeated,) = deliver("policy_events", again).reports
+    assert repeated.status == "skipped" and repeated.detail.startswith("repeat_interval: ")
+
+    assert silence_cli.main(["add", "--route", "failed-deployments", "--when",
+                             "data.resourceType=Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
+                             "--for", "2h", "--reason", "rollout window"]) == 0  # fmt: skip
+    failure = load_event("sources/eventgrid/resource_write_failure.json")
+    (silenced,) = deliver("resource_events", failure).reports
+    assert silenced.status == "skipped" and silenced.detail.startswith("silenced: rollout window")
+
+    capsys.readouterr()
+    assert history_cli.main(["--event", failure["id"], "--json"]) == 0
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines() if text.strip()]
+    assert (line["route"], line["status"]) == ("failed-deployments", "skipped")
