@@ -486,3 +486,41 @@ def test_the_type_check_catches_an_unknown_or_read_only_property() -> None:
     known = set(WEB_TYPES["SiteProperties"]["writable"])
     assert "defaultHostName" not in known and "httpsOnly" in known
     assert "ftpsStat" not in set(WEB_TYPES["SiteConfig"]["writable"])
+
+
+EVENT_GRID = json.loads((Path(__file__).parent / "bicep_types" / "microsoft.eventgrid-2025-02-15.json").read_text())
+
+
+def unknown_keys(body: dict[str, Any], type_name: str, children: dict[str, str]) -> list[str]:
+    """Keys of ``body`` the vendored type does not have, recursing into ``children`` (key -> its type)."""
+    found = [f"{type_name}.{k}" for k in body if k not in EVENT_GRID["types"][type_name]]
+    for key, child in children.items():
+        if isinstance(body.get(key), dict):
+            found += unknown_keys(body[key], child, {})
+    return found
+
+
+def test_event_grid_resources_use_only_properties_their_api_version_knows() -> None:
+    (topic,) = [r for _, _, r in resources_of_type("Microsoft.EventGrid/systemTopics") if not r["existing"]]
+    assert topic["api_version"] == "2025-02-15", "the vendored types are for 2025-02-15: update both"
+    assert unknown_keys(config(topic)["properties"], "SystemTopicProperties", {}) == []
+    default_identity = parsed(HOOKS / "system-topic.bicep")["parameters"]["identity"]["default"]
+    assert default_identity["type"] in EVENT_GRID["enums"]["IdentityInfo.type"]
+
+    properties = config(subscription_resource())["properties"]
+    assert properties["eventDeliverySchema"] in EVENT_GRID["enums"]["EventSubscriptionProperties.eventDeliverySchema"]
+    problems = unknown_keys(properties, "EventSubscriptionProperties", {
+        "destination": "AzureFunctionEventSubscriptionDestination",
+        "filter": "EventSubscriptionFilter",
+        "retryPolicy": "RetryPolicy",
+        "deadLetterWithResourceIdentity": "DeadLetterWithResourceIdentity",
+    })  # fmt: skip
+    function_destination = "AzureFunctionEventSubscriptionDestinationProperties"
+    problems += unknown_keys(properties["destination"]["properties"], function_destination, {})
+    dead_letter = properties["deadLetterWithResourceIdentity"]
+    problems += unknown_keys(dead_letter["identity"], "EventSubscriptionIdentity", {})
+    problems += unknown_keys(dead_letter["deadLetterDestination"], "StorageBlobDeadLetterDestination", {
+        "properties": "StorageBlobDeadLetterDestinationProperties"
+    })  # fmt: skip
+    assert problems == []
+    assert unknown_keys({"maxEventsPerBatch": 1, "endpointUrl": "x"}, function_destination, {})  # webhook-only key

@@ -63,3 +63,10 @@ def test_azd_commands_are_known(command: str) -> None:
 @pytest.mark.parametrize("name", sorted(set(re.findall(r"azd env set ([A-Z_]+)", DOC))))
 def test_every_setting_the_doc_sets_is_read(name: str) -> None:
     assert name in SETTINGS_READ, name
+
+
+def test_every_file_the_doc_names_exists() -> None:
+    path = r"\b((?:infra|deploy|scripts|shared|tests|\.github)/[\w./-]+\.(?:bicep|py|sh|ps1|json|yml))"
+    named = set(re.findall(path, DOC))
+    assert len(named) >= 15
+    assert [path for path in sorted(named) if not (REPO_ROOT / path).is_file()] == []
