@@ -98,8 +98,9 @@ class ResourceEvent(SourceEvent):
 
     @property
     def title(self) -> str:
-        verb = {"Write": "create/update", "Delete": "delete", "Action": self.operation_name.rsplit("/", 2)[-2]}
-        what = verb.get(self.operation, self.operation_name)
+        parts = self.operation_name.split("/")
+        action = parts[-2] if len(parts) > 2 and parts[-1].lower() == "action" else self.operation_name
+        what = {"Write": "create/update", "Delete": "delete", "Action": action}.get(self.operation, self.operation_name)
         return f"{self.resource_name}: {what} {self.status.lower()}"
 
     def facts(self) -> list[tuple[str, str]]:

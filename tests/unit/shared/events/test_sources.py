@@ -190,3 +190,13 @@ def test_common_folder_holds_every_path_and_is_a_folder(paths: list[str]) -> Non
 def test_every_sample_has_both_schemas() -> None:
     eventgrid = {path.name for path in Path(SOURCES / "eventgrid").glob("*.json")}
     assert eventgrid == {path.name for path in Path(SOURCES / "cloudevents").glob("*.json")}
+
+
+def test_titles_say_what_happened() -> None:
+    titles = {name: parse_event(load_event(f"sources/eventgrid/{name}.json")).title for name in NAMES}
+    assert titles["resource_action_failure"] == "cpu-instance-dana: start failed"
+    assert titles["resource_delete_success"] == "gpu-cluster: delete succeeded"
+    assert titles["policy_state_deleted"] == "mlw-contoso-prod: no longer evaluated (aml-no-public-network-3fq7x2)"
+    odd = load_event("sources/eventgrid/resource_action_failure.json")
+    odd["data"]["operationName"] = "restart"
+    assert parse_event(odd).title == "cpu-instance-dana: restart failed"
