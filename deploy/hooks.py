@@ -124,17 +124,22 @@ def setting(env: Env, key: str, default: int) -> float:
 
 def deploy_group(
     cli: Cli,
+    env: Env,
+    purpose: str,
     *,
     scope: ResourceId,
-    name: str,
-    template: str,
     parameters: Mapping[str, Any],
     retry_on: tuple[str, ...] = (),
     attempts: int = 1,
     delay: float = 0,
+    template: str | None = None,
 ) -> dict[str, Any]:
-    """`az deployment group create` into the resource group of ``scope``; returns its outputs as plain values."""
-    cli.say(f"deploying infra/hooks/{template} to {scope.resource_group} as {name}")
+    """`az deployment group create` of infra/hooks/<purpose>.bicep (or <template>.bicep, for a template
+    deployed once per source) into the resource group of ``scope``, named for the environment and purpose
+    (teardown finds it by that name); returns its outputs."""
+    name = deployment_name(env.name, purpose)
+    template = template or purpose
+    cli.say(f"deploying infra/hooks/{template}.bicep to {scope.resource_group} as {name}")
     with parameters_file(parameters) as path:
         if cli.dry_run:
             cli.say(f"  parameters: {json.dumps(dict(parameters), sort_keys=True)}")
@@ -143,7 +148,7 @@ def deploy_group(
             "--subscription", scope.subscription,
             "--resource-group", scope.resource_group,
             "--name", name,
-            "--template-file", str(TEMPLATES / template),
+            "--template-file", str(TEMPLATES / f"{template}.bicep"),
             "--parameters", f"@{path}",
         )  # fmt: skip
         result = cli.az_retrying(*args, transient=retry_on, attempts=attempts, delay=delay)
@@ -219,11 +224,13 @@ def preprovision(cli: Cli, env: Env) -> None:
         env.need("EXISTING_EMAIL_SENDER", "with EXISTING_ACS_RESOURCE_ID, give the sender address (docs/deploy.md)")
 
     try:
-        found = cli.az("resource", "show", "--ids", workspace.value)
+        found = cli.az("resource", "show", "--ids", workspace.value) or {}
     except AzError as error:
         message = f"cannot read the workspace {workspace.value} (wrong id, or no access):\n{error.stderr.strip()}"
         raise DeployError(message) from None
-    workspace_location = found["location"]
+    workspace_location = found.get("location")
+    if not workspace_location:
+        raise DeployError(f"Azure returned no location for the workspace {workspace.value}")
 
     ensure_event_grid_registered(cli, [app_subscription, workspace.subscription])
     purge_deleted_key_vault(cli, env, app_subscription)
@@ -231,9 +238,10 @@ def preprovision(cli: Cli, env: Env) -> None:
     existing = find_system_topic(cli, workspace)
     tag = env_tag(environment)
     if existing is None:
+        name = f"evgt-{workspace.name}".replace("_", "-")[:128]  # topic names: letters, digits, hyphens
         topic = ResourceId.parse(
             f"/subscriptions/{workspace.subscription}/resourceGroups/{workspace.resource_group}"
-            f"/providers/Microsoft.EventGrid/systemTopics/evgt-{workspace.name}"[:1024],
+            f"/providers/Microsoft.EventGrid/systemTopics/{name}",
             "system topic",
         )
         tags, location, adopted = {tag: "created"}, workspace_location, False
@@ -248,9 +256,9 @@ def preprovision(cli: Cli, env: Env) -> None:
 
     outputs = deploy_group(
         cli,
+        env,
+        "system-topic",
         scope=topic,
-        name=deployment_name(environment, "system-topic"),
-        template="system-topic.bicep",
         parameters={
             "name": topic.name,
             "location": location,
@@ -310,9 +318,9 @@ def postprovision(cli: Cli, env: Env) -> None:
 
     deploy_group(
         cli,
+        env,
+        "workspace-access",
         scope=workspace,
-        name=deployment_name(environment, "workspace-access"),
-        template="workspace-access.bicep",
         parameters={"workspaceName": workspace.name, "appIdentityPrincipalId": principal},
         retry_on=ROLE_NOT_REPLICATED,
         attempts=attempts,
@@ -323,18 +331,12 @@ def postprovision(cli: Cli, env: Env) -> None:
     if acs is not None:
         # The custom role and its assignment are two deployments: a new role definition can take a
         # while to replicate, and the assignment is retried until it does.
-        role = deploy_group(
-            cli,
-            scope=acs,
-            name=deployment_name(environment, "acs-sender-role"),
-            template="acs-sender-role.bicep",
-            parameters={},
-        )
+        role = deploy_group(cli, env, "acs-sender-role", scope=acs, parameters={})
         deploy_group(
             cli,
+            env,
+            "acs-sender-assignment",
             scope=acs,
-            name=deployment_name(environment, "acs-sender-assignment"),
-            template="acs-sender-assignment.bicep",
             parameters={
                 "communicationServiceName": acs.name,
                 "roleDefinitionId": role.get("roleDefinitionId") or "dry-run",
@@ -348,9 +350,9 @@ def postprovision(cli: Cli, env: Env) -> None:
     if env.flag("ASSIGN_ML_POLICIES"):
         deploy_group(
             cli,
+            env,
+            "ml-policies",
             scope=workspace,
-            name=deployment_name(environment, "ml-policies"),
-            template="ml-policies.bicep",
             parameters={"workspaceName": workspace.name, "environmentName": environment},
         )
 
@@ -408,9 +410,10 @@ def subscribe(
         parameters["eventTypePrefix"] = prefix
     deploy_group(
         cli,
+        env,
+        purpose,
         scope=topic,
-        name=deployment_name(env.name, purpose),
-        template="subscriptions.bicep",
+        template="eventgrid-subscriptions",
         parameters=parameters,
         retry_on=ENDPOINT_NOT_READY,  # the new code may still be indexing its functions
         attempts=int(setting(env, "POSTDEPLOY_ATTEMPTS", 10)),
@@ -520,9 +523,10 @@ def ensure_source_topic(cli: Cli, env: Env, source: Source) -> tuple[ResourceId,
         cli.say(f"using the system topic {topic.name} of {source.source_id}" + (" (adopted)" * adopted))
     outputs = deploy_group(
         cli,
+        env,
+        f"topic-{source.key}",
         scope=topic,
-        name=deployment_name(env.name, f"topic-{source.key}"),
-        template="system-topic.bicep",
+        template="system-topic",
         parameters={
             "name": topic.name,
             "location": location or "global",
@@ -545,9 +549,10 @@ def grant_dead_letters(cli: Cli, env: Env, source: Source, principal: str) -> No
     )
     deploy_group(
         cli,
+        env,
+        f"deadletter-{source.key}",
         scope=storage,
-        name=deployment_name(env.name, f"deadletter-{source.key}"),
-        template="../app/deadletter-rbac.bicep",
+        template="../app/deadletter-rbac",
         parameters={
             "storageAccountName": storage.name,
             "deadLetterContainerName": env.get("DEAD_LETTER_CONTAINER", "deadletter"),

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from scripts.cli import duration_argument
-from shared.ledger.records import FAILED, RUNNING, Ledger, LedgerRecord, LedgerUnavailable, RejectedRecord
+from shared.ledger.base import Ledger
+from shared.ledger.records import FAILED, RUNNING, LedgerRecord, LedgerUnavailable, RejectedRecord
 from shared.platform.clock import now
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,28 +9,31 @@ New pages under docs/ are picked up without registering them.
 
 from __future__ import annotations
 
+import base64
+import inspect
 import re
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from handlers.webhook.signing import signature_headers, signing_key
 from scripts import validate_routes
 from tests.docs.samples import (
     BARE_PYTHON,
     LINK,
-    NOT_RUN,
     PATH_IN_BACKTICKS,
     ROOT,
     Block,
     all_blocks,
     anchors,
-    blocks,
     command_problem,
     commands,
     doc_files,
     relative,
     run_session,
+    session_blocks,
 )
 
 SETTING = re.compile(r"\$\{(\w+)\}")
@@ -122,11 +125,7 @@ def test_commands_exist_and_take_their_arguments(block: Block) -> None:
 
 
 def _pages_with_sessions() -> list[Path]:
-    return [
-        path
-        for path in doc_files()
-        if any(block.lang == "console" and block.kind not in NOT_RUN for block in blocks(path))
-    ]
+    return [path for path in doc_files() if session_blocks(path)]
 
 
 @pytest.mark.parametrize("page", _pages_with_sessions(), ids=relative)
@@ -151,6 +150,30 @@ def test_console_session_prints_what_the_page_shows(page: Path, tmp_path: Path, 
 @pytest.mark.parametrize("block", list(all_blocks("python", "py")), ids=_id)
 def test_python_sample_compiles(block: Block) -> None:
     compile(block.text, block.where, "exec")
+
+
+@pytest.mark.parametrize("block", [b for b in all_blocks("python", "py") if b.kind == "webhook-receiver"], ids=_id)
+def test_webhook_receiver_sample_accepts_what_the_app_signs_and_nothing_else(block: Block) -> None:
+    """The receiver code the docs give checks the signatures the `webhook` action sends."""
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    namespace: dict[str, object] = {"WEBHOOK_SIGNING_SECRET": secret}
+    exec(compile(block.text, block.where, "exec"), namespace)  # noqa: S102  # the docs' own sample
+    receive = namespace[block.options["function"]]
+    body = b'{"route": "failed-runs", "event": {"id": "0b7d4c52"}}'
+    headers = signature_headers(signing_key(secret), "0b7d4c52/failed-runs/1", body)
+
+    def call(body: bytes, headers: dict[str, str]) -> object:
+        given = {"secret": secret, "body": body, "request_body": body, "headers": headers}
+        return receive(*(given[name] for name in inspect.signature(receive).parameters if name in given))
+
+    call(body, headers)
+    for forged_body, forged_headers in [
+        (body.replace(b"failed-runs", b"other"), headers),
+        (body, {**headers, "webhook-id": "another/route/0"}),
+        (body, signature_headers(signing_key(secret), headers["webhook-id"], body, int(time.time()) - 3600)),
+    ]:
+        with pytest.raises(PermissionError):
+            call(forged_body, forged_headers)
 
 
 # Lines of pages other work owns, which still use a bare `python` (remove an entry once its page is fixed).
@@ -218,3 +241,9 @@ def test_settings_the_docs_name_are_read_somewhere() -> None:
     assert not unknown, "settings named in the docs that neither the app, infra nor the hooks read:\n" + "\n".join(
         unknown
     )
+
+
+def test_the_readme_stays_short() -> None:
+    """A newcomer reads it in five minutes; details belong in a page under docs/ (linked from the README)."""
+    lines = len((ROOT / "README.md").read_text(encoding="utf-8").splitlines())
+    assert lines <= 260, f"README.md has {lines} lines; move details to docs/<topic>.md (about 250 at most)"
