@@ -226,7 +226,7 @@ def test_a_burst_of_uploads_starts_one_pipeline_job_with_their_folder_and_list(
     ("sample", "status", "tone", "label"),
     [
         ("eventgrid/blob_created.json", "Created", "neutral", "Open in the Azure portal"),
-        ("eventgrid/policy_state_changed.json", "NonCompliant", "bad", "Open in the Azure portal"),
+        ("eventgrid/policy_state_changed.json", "Non compliant", "bad", "Open in the Azure portal"),
         ("eventgrid/resource_write_failure.json", "Failed", "bad", "Open in Azure ML studio"),
         ("eventgrid/resource_write_success.json", "Succeeded", "good", "Open in Azure ML studio"),
         ("quirks/resource_write_success_not_azure_ml.json", "Succeeded", "good", "Open in the Azure portal"),
