@@ -700,9 +700,8 @@ def test_a_malformed_source_setting_is_named(azure: Azure, settings: dict[str, s
 
 def test_teardown_removes_the_source_topics_this_environment_created(azure: Azure) -> None:
     provisioned(azure, DATA_STORAGE_ACCOUNT_IDS=DATA_ID)
-    data_topic = (
-        f"/subscriptions/{OTHER_SUB}/resourceGroups/rg-data/providers/Microsoft.EventGrid/systemTopics/evgt-stdata"
-    )
+    data_topic = topic_id(OTHER_SUB, "rg-data", "evgt-stdata")
+    azure.answer("event-subscription", "list", "evgt-stdata", stdout=[])
     azure.answer("system-topic", "list", "--subscription", OTHER_SUB, stdout=[{"id": data_topic, "source": DATA_ID}])
     azure.answer("show", deployment_name(ENV, "subscriptions-data-stdata"), stdout=record(f"{data_topic}/x"))
     azure.answer("show", deployment_name(ENV, "topic-data-stdata"), stdout=record(data_topic, adopted=False))
