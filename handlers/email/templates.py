@@ -33,6 +33,8 @@ DEFAULT_TEMPLATE = {
     **dict.fromkeys(FUNCTION_EVENT_TYPES["data_events"], "blob_event"),
     **dict.fromkeys(FUNCTION_EVENT_TYPES["policy_events"], "policy_state"),
     **dict.fromkeys(FUNCTION_EVENT_TYPES["resource_events"], "resource_event"),
+    "ExpectationMissed": "expectation",  # route `expect:`
+    "ExpectationResolvedLate": "expectation",
 }
 DIGEST_TEMPLATE = "digest"  # for digests of routes with `group:`, unless the route names a template
 _SHIPPED_NAME = re.compile(r"^[a-z_]+$")

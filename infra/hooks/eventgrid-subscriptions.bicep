@@ -2,7 +2,8 @@
 // the workspace's system topic (Azure ML events), or a storage account's, a subscription's policy or
 // a resource group's / subscription's Resource Manager topic (eventTypePrefix; docs/event-sources.md).
 // Deployed by the postdeploy hook (deploy/hooks.py) into the topic's resource group *after* the code
-// is published (an AzureFunction destination must already exist, azure-facts §7.2). Incremental and
+// is published (Event Grid rejects an AzureFunction destination whose function is
+// not deployed yet). Incremental and
 // idempotent: re-running updates the same subscriptions in place.
 targetScope = 'resourceGroup'
 
@@ -53,7 +54,7 @@ resource functionSubscriptions 'Microsoft.EventGrid/systemTopics/eventSubscripti
       endpointType: 'AzureFunction' // no webhook handshake, no system key in the template
       properties: {
         resourceId: '${functionAppId}/functions/${fn.key}'
-        maxEventsPerBatch: 1 // one failing event must not make Event Grid redeliver others (§2.14)
+        maxEventsPerBatch: 1 // Event Grid redelivers a whole batch when any event in it fails
         preferredBatchSizeInKilobytes: 64
       }
     }

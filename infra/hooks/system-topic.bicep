@@ -2,7 +2,7 @@
 // sources' (postdeploy hook: storage accounts, a subscription's policy states, a resource group's or
 // subscription's resource events). Deployed by deploy/hooks.py into the topic's resource group, never
 // by main.bicep: `azd down` deletes every resource group main.bicep deploys into. A source can have
-// only one system topic (azure-facts §7.1): the hook finds an existing one and passes its name,
+// only one system topic (a second one for the same source fails): the hook finds an existing one and passes its name,
 // location, tags (ours merged into the owner's) and identities, so this PUT adopts it without
 // replacing anything but turning on the system-assigned identity that dead-lettering uses.
 @description('Topic name: the existing topic\'s, or evgt-<workspace> for a new one.')

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+EVENT_TYPE_PREFIX = "Microsoft.MachineLearningServices."  # the Azure ML events'
+
 # shared/functions.json: infra/ reads it too (loadJsonContent), so it stays at that path.
 _CATALOG_FILE = Path(__file__).resolve().parent.parent / "functions.json"
 
