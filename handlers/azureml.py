@@ -21,7 +21,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome, ActionSkipped
+from handlers.base import (
+    Action,
+    ActionContext,
+    ActionFailed,
+    ActionOutcome,
+    ActionSkipped,
+    Preview,
+    PreviewPart,
+    pretty_json,
+)
 from handlers.guardrails import Guardrails, Reservation, store_for
 from shared.problems import Problems
 from shared.settings import Settings
@@ -238,6 +247,23 @@ class AzureMLAction(Action):
     def running_job(self, ctx: ActionContext, client: Any, job_name: str) -> tuple[str, str] | None:
         """(name, status) of a job this action started earlier that is still active, or None."""
         return None
+
+    def job_preview(self, ctx: ActionContext) -> dict[str, Any]:
+        """What `start` would ask the workspace for (inputs, tags), without the SDK."""
+        return {}
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        workspace = self.workspace or ctx.event.workspace
+        job_name = job_name_for(ctx.key, ctx.route)
+        guardrails = self.guardrails
+        spec = {
+            "kind": self.kind, "target": self.target, "workspace": workspace.resource_id, "job_name": job_name,
+            **self.job_preview(ctx),
+            "guardrails": {"cooldown_seconds": guardrails.cooldown, "max_per_day": guardrails.max_per_day,
+                           "skip_if_running": guardrails.skip_if_running},
+        }  # fmt: skip
+        return Preview("text", f"{self.kind} {self.target}: job {job_name} in {workspace.name}",
+                       (PreviewPart("job.json", pretty_json(spec)),))  # fmt: skip
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         workspace = self.workspace or ctx.event.workspace

@@ -15,9 +15,9 @@ from typing import ClassVar
 import jinja2
 
 from handlers import acs, outbox
-from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome
+from handlers.base import Action, ActionContext, ActionFailed, ActionOutcome, Preview, PreviewPart
 from handlers.email_message import Mailbox, OutgoingEmail, Recipients, id_for
-from handlers.email_templates import DEFAULT_TEMPLATE, DIGEST_TEMPLATE, EmailTemplate
+from handlers.email_templates import DEFAULT_TEMPLATE, DIGEST_TEMPLATE, EmailContent, EmailTemplate
 from shared.digest_event import DigestEvent
 from shared.problems import Problems
 from shared.templates import TemplateProblem, check_template, compile_template
@@ -92,15 +92,30 @@ class EmailAction(Action):
     def target(self) -> str:
         return ", ".join(mailbox.address for mailbox in self.recipients.to)
 
-    def run(self, ctx: ActionContext) -> ActionOutcome:
+    def content(self, ctx: ActionContext) -> EmailContent:
+        """Subject, text and HTML for this event; ActionFailed when the template cannot render it."""
         if isinstance(ctx.event, DigestEvent) and not self.options.get("template"):
             template = EmailTemplate(DIGEST_TEMPLATE)
         else:
             template = self.templates.get(ctx.event.event_type) or EmailTemplate(DEFAULT_TEMPLATE[ctx.event.event_type])
         try:
-            content = template.render(ctx.event, ctx.route, self.subject)
+            return template.render(ctx.event, ctx.route, self.subject)
         except TemplateProblem as problem:  # checked at load; an unusual event can still miss a field
             raise ActionFailed(f"template {template.name}: {problem}") from None
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        content = self.content(ctx)
+        boxes = (("To", self.recipients.to), ("Cc", self.recipients.cc), ("Bcc", self.recipients.bcc),
+                 ("Reply-To", self.recipients.reply_to))  # fmt: skip
+        head = [f"{name}: {', '.join(box.address for box in found)}" for name, found in boxes if found]
+        return Preview("email", f"email to {self.target}: {content.subject}", (
+            PreviewPart("headers.txt", "\n".join([*head, f"Subject: {content.subject}"]) + "\n"),
+            PreviewPart("body.txt", content.text),
+            PreviewPart("body.html", content.html),
+        ))  # fmt: skip
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        content = self.content(ctx)
         environ = ctx.settings.environ
         settings = acs.AcsSettings.from_environ(environ)
         sender = environ.get("EMAIL_SENDER", "").strip()

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from handlers import signing
 from handlers.base import Action, ActionContext, ActionFailed
 from shared.problems import Problems
 from shared.tls import tls_context
@@ -24,6 +25,8 @@ _client_lock = threading.Lock()
 
 # Status codes worth another attempt: the receiver is busy or briefly broken.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Header names whose values are credentials (`headers:` of a webhook).
+_CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie", "password", "signature")
 
 
 def client() -> httpx.Client:
@@ -126,6 +129,15 @@ def _snippet(response: httpx.Response) -> str:
 def header_value(text: str) -> str:
     """Text fit for an HTTP header (ASCII): event ids may hold any Unicode, so percent-encode it."""
     return quote(text.encode("utf-8", "backslashreplace"), safe="/:@!$&'()*+,;=-._~")
+
+
+def shown_header(name: str, value: str) -> str:
+    """A header value fit for a preview: credentials show as their length only."""
+    lowered = name.lower()
+    exempt = lowered in signing.SIGNATURE_HEADERS or lowered == "idempotency-key"
+    if not exempt and any(word in lowered for word in _CREDENTIAL_WORDS):
+        return f"<hidden: {len(value)} characters>"
+    return value
 
 
 def json_bytes(body: Any) -> bytes:

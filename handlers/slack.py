@@ -8,7 +8,7 @@ from events has `&`, `<` and `>` escaped as Slack asks (&amp; &lt; &gt;) whereve
 from __future__ import annotations
 
 from handlers import http
-from handlers.base import ActionContext, ActionOutcome
+from handlers.base import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 from handlers.notice import Notice
 
 _EMOJI = {
@@ -72,6 +72,11 @@ def _member_sections(notice: Notice) -> list[dict[str, object]]:
 
 class SlackAction(http.PostAction):
     kind = "slack"
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        message = slack_message(Notice.of(ctx.event))
+        part = PreviewPart("message.json", pretty_json(message))
+        return Preview("slack", f"Block Kit message to {self.target}", (part,))
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = http.json_bytes(slack_message(Notice.of(ctx.event)))

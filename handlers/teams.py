@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from handlers import http
-from handlers.base import ActionContext, ActionOutcome
+from handlers.base import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 from handlers.notice import Notice
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -70,6 +70,11 @@ def workflows_message(card: dict[str, object]) -> dict[str, object]:
 
 class TeamsAction(http.PostAction):
     kind = "teams"
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        message = workflows_message(adaptive_card(Notice.of(ctx.event)))
+        part = PreviewPart("message.json", pretty_json(message))
+        return Preview("adaptive-card", f"Adaptive Card to {self.target}", (part,))
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = http.json_bytes(workflows_message(adaptive_card(Notice.of(ctx.event))))
