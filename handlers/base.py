@@ -52,13 +52,14 @@ class Preview:
     view: str  # how the preview page shows it: email, adaptive-card, slack, http or text
     summary: str  # one line
     parts: tuple[PreviewPart, ...] = ()
+    shown: str = ""  # the text a reader sees, where the parts are markup (a card's Markdown, Slack's mrkdwn)
 
     def part(self, name: str) -> str | None:
         return next((part.content for part in self.parts if part.name == name), None)
 
     def text(self) -> str:
         """Everything it would say: what route tests' `renders:` fragments are looked for in."""
-        return "\n".join([self.summary, *(part.content for part in self.parts)])
+        return "\n".join([self.summary, self.shown, *(part.content for part in self.parts)])
 
 
 def pretty_json(value: Any) -> str:

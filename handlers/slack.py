@@ -7,6 +7,8 @@ from events has `&`, `<` and `>` escaped as Slack asks (&amp; &lt; &gt;) whereve
 
 from __future__ import annotations
 
+from typing import Any
+
 from handlers import http
 from handlers.base import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 from handlers.notice import Notice
@@ -55,6 +57,18 @@ def slack_message(notice: Notice) -> dict[str, object]:
     }
 
 
+def message_text(message: dict[str, Any]) -> str:
+    """What a reader sees of a message: its blocks' text and buttons, with mrkdwn's escapes undone."""
+    texts: list[str] = []
+    for block in message.get("blocks", []):
+        objects = [block.get("text"), *block.get("fields", []), *block.get("elements", [])]
+        for item in filter(None, objects):
+            text = item.get("text")
+            text = text.get("text", "") if isinstance(text, dict) else text or ""
+            texts.append(f"{text}: {item['url']}" if item.get("url") else text)
+    return "\n".join(texts).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _member_sections(notice: Notice) -> list[dict[str, object]]:
     """A digest's members as mrkdwn lines, packed into sections within Slack's limits."""
     sections: list[str] = []
@@ -76,7 +90,7 @@ class SlackAction(http.PostAction):
     def preview(self, ctx: ActionContext) -> Preview:
         message = slack_message(Notice.of(ctx.event))
         part = PreviewPart("message.json", pretty_json(message))
-        return Preview("slack", f"Block Kit message to {self.target}", (part,))
+        return Preview("slack", f"Block Kit message to {self.target}", (part,), message_text(message))
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = http.json_bytes(slack_message(Notice.of(ctx.event)))

@@ -17,6 +17,8 @@ from handlers.azureml import job_name_for
 from scripts import preview
 from scripts.make_event import build_event
 from shared.events import parse_event
+from shared.routes import load_routes
+from shared.settings import Settings
 from tests.support.browser import chromium
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -89,6 +91,19 @@ def test_every_action_is_rendered_to_files_without_sending(previewed: tuple[Path
     assert card["attachments"][0]["content"]["type"] == "AdaptiveCard"
     slack = json.loads((action_folder(out, "3-slack") / "message.json").read_text())
     assert slack["blocks"][0]["text"]["text"] == event.title
+
+
+def test_what_a_reader_sees_of_a_card_or_message_is_the_event_text_as_written(
+    previewed: tuple[Path, dict[str, Any], Path],
+) -> None:
+    _, raw, routes = previewed
+    event = parse_event(raw)
+    table = load_routes(routes, {})
+    result = preview.preview_event(table, event, "x", Settings.from_environ({}))
+    shown = {item.kind: item.preview.shown for item in result.actions}
+    for kind in ("teams", "slack"):
+        assert f"note={HOSTILE}" in shown[kind]  # escaped in the markup, as written for the reader
+        assert f"Open in Azure ML studio: {event.studio_url}" in shown[kind]
 
 
 def test_webhook_preview_shows_the_signature_it_would_send_and_hides_credentials(
