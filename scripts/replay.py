@@ -1,11 +1,15 @@
 """Replay Azure ML events through the real function app, without Azure Functions Core Tools.
 
-    python scripts/replay.py [--routes FILE] [--dry-run] [--json] [--azurite] PATH...
+    python scripts/replay.py [--routes FILE] [--dry-run] [--explain] [--json] [--azurite] PATH...
     python scripts/replay.py --dead-letter [--container NAME] [--since 24h] [--dry-run] [--json]
 
 PATH is a JSON file holding one event or an array (Event Grid or CloudEvents schema), or a folder
 of them. Each event goes to the function that would receive it in Azure, found through the app's own
 index (`app.get_functions()`), as the Functions host would call it.
+
+--explain first says, per event and route, whether the route takes it and if not the first condition
+that failed with the event's value (`data.ExperimentName: 'dev-churn' does not start with 'prod-'`),
+then the gate's decision (silence, mute, repeat_interval, group) and the actions that would run.
 
 --dead-letter replays the blobs Event Grid dead-lettered into the storage account's container
 (DEAD_LETTER_CONTAINER, default `deadletter`), showing why each event died, and marks a blob
@@ -122,7 +126,7 @@ def print_table(reports: list[Any]) -> None:
     rows = [("EVENT", "TYPE", "ROUTE", "ACTION", "STATUS", "DETAIL")]
     for r in reports:
         rows.append((
-            (r.event_id or "-")[:13], (r.event_type or "-").rsplit(".", 1)[-1], r.route or "-",
+            r.event_id or "-", (r.event_type or "-").rsplit(".", 1)[-1], r.route or "-",
             f"{r.action}#{r.position}" if r.action else "-", r.status, r.detail.replace("\n", " ")[:90],
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -144,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     parser.add_argument("--dry-run", action="store_true", help="plan only: no action runs, no ledger is written")
+    parser.add_argument("--explain", action="store_true", help="say why each route takes each event or not")
     parser.add_argument("--json", action="store_true", help="one JSON object per (event, route, action)")
     parser.add_argument("--azurite", action="store_true", help="start a throwaway in-memory Azurite for the ledger")
     parser.add_argument("--verbose", action="store_true", help="also print the app's log lines")
@@ -198,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
     functions = indexed_functions()
     if args.dead_letter:
         return replay_dead_letters(args, settings, functions)
+    if args.explain:
+        explain_files(args, routes_for(settings.routes_file, settings.environ), settings)
     with engine.observe() as reports:
         for path in event_files(args.paths):
             try:
@@ -218,13 +225,57 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(reports)
 
 
+def explain_files(args: argparse.Namespace, table: Any, settings: Any) -> None:
+    """Each event's explanation, before it is replayed; silences are read unless it is a dry run."""
+    from shared.events import RejectedInput, parse_payload
+    from shared.explain import event_lines, explain
+    from shared.monitoring import derived_events
+
+    silence = None if args.dry_run else silence_lookup(settings)
+    for path in event_files(args.paths):
+        try:
+            items = list(parse_payload(path.read_bytes()))
+        except OSError:
+            continue  # reported when the file is replayed
+        for item in items:
+            if isinstance(item, RejectedInput):
+                continue  # reported as rejected in the table
+            for event in (item, *derived_events(item)):
+                explanations = explain(table, event, silence)
+                if args.json:
+                    print(json.dumps({"explain": event.id, "event_type": event.event_type, "source": str(path),
+                                      "routes": [x.to_dict() for x in explanations]}))  # fmt: skip
+                else:
+                    print("\n".join([f"{path}:", *(f"  {line}" for line in event_lines(event, explanations))]))
+    if not args.json:
+        print()
+
+
+def silence_lookup(settings: Any) -> Callable[[str, Any], str | None]:
+    """The description of the silence covering (route, event view) now; None when storage cannot say."""
+    from azure.core.exceptions import AzureError
+
+    from shared.silences import SilenceStore
+
+    store = SilenceStore(settings)
+
+    def lookup(route: str, view: Any) -> str | None:
+        try:
+            silence = store.silencing(route, view)
+        except AzureError as error:
+            return f"unknown (silences unavailable: {str(error).splitlines()[0]})"
+        return silence.describe() if silence else None
+
+    return lookup
+
+
 def exit_status(reports: list[Any]) -> int:
     statuses = {report.status for report in reports}
     return 1 if "failed" in statuses else 2 if "rejected" in statuses else 0
 
 
 def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict[str, Callable[[Any], None]]) -> int:
-    from azure.core.exceptions import AzureError
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
 
     from scripts.deadletter import DeadLetters, dead_letter_infos
     from shared import engine
@@ -234,7 +285,12 @@ def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict
     everything: list[Any] = []
     try:
         dead_letters = DeadLetters(settings, args.container)
-        blobs = list(dead_letters.blobs(since))
+        try:
+            blobs = list(dead_letters.blobs(since))
+        except ResourceNotFoundError:
+            print(f"no dead letters: container {dead_letters.container_name} does not exist yet "
+                  "(nothing has been dead-lettered there)", file=sys.stderr)  # fmt: skip
+            return 0
         pending = [blob for blob in blobs if not blob.replayed]
         print(f"{dead_letters.container_name}: {len(pending)} dead-letter blob(s) to replay"
               f" ({len(blobs) - len(pending)} replayed before)", file=sys.stderr)  # fmt: skip

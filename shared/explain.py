@@ -83,6 +83,7 @@ class Explanation:
     reason: str  # why not (when not matched); for a match, "" or what is decided later
     gate: tuple[str, ...] = ()  # what the gate would do, for a matched route
     actions: tuple[str, ...] = ()  # "email#1 -> mlops@contoso.com", for a matched route
+    other_type: bool = False  # the route takes other event types: not worth a line of its own
 
     def lines(self) -> list[str]:
         if not self.matched:
@@ -105,7 +106,7 @@ def explain_route(
     view = event_view(event) if view is None else view
     if event.event_type not in route.event_types:
         takes = ", ".join(short_event_type(event_type) for event_type in route.event_types)
-        return Explanation(route.name, False, f"takes {takes}, not {event.short_type}")
+        return Explanation(route.name, False, f"takes {takes}, not {event.short_type}", other_type=True)
     for condition in route.conditions:
         if condition.enriched:
             continue
@@ -123,6 +124,21 @@ def explain(table: RouteTable, event: AmlEvent, silence: SilenceLookup | None = 
     """Every route of the table, in order, for one event."""
     view = event_view(event)
     return [explain_route(route, event, view, silence) for route in table.routes]
+
+
+def event_lines(event: AmlEvent, explanations: list[Explanation]) -> list[str]:
+    """An event's explanation as `replay.py --explain` prints it: the routes for its type one by one,
+    the routes for other types on one line."""
+    lines = [f"{event.short_type} {event.id}: {event.title}"]
+    for explanation in explanations:
+        if not explanation.other_type:
+            lines += [f"  {line}" for line in explanation.lines()]
+    others = [explanation.route for explanation in explanations if explanation.other_type]
+    if others:
+        lines.append(f"  not for {event.short_type} events: {', '.join(others)}")
+    if not any(explanation.matched for explanation in explanations):
+        lines.append("  => no route takes it: nothing would be sent")
+    return lines
 
 
 def describe_gate(
