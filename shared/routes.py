@@ -24,6 +24,7 @@ from shared.conditions import Condition, event_view, parse_conditions
 from shared.durations import parse_duration
 from shared.enrichment import FETCHED_FOR
 from shared.events import AmlEvent
+from shared.fields import path_problem
 from shared.noise import NOISE_KEYS, NoiseControl, parse_noise
 from shared.problems import Problems
 from shared.yamlsource import LineDict, LineList, load_yaml
@@ -187,8 +188,21 @@ def _parse_route(
         noise=parse_noise(spec, problems, event_types),
         enrich=_parse_enrich(spec, problems, event_types, conditions),
     )
+    warnings.context = problems.context
+    _warn_unknown_paths(route, warnings)
     problems.context = warnings.context = ""
     return route
+
+
+def _warn_unknown_paths(route: Route, warnings: Problems) -> None:
+    """A `data.` path in `when:` or `group.by` that no event of the route's types has: the condition
+    never holds (or the group is always empty), which validates but is almost always a typo."""
+    paths = [(condition.line, condition.path, "when") for condition in route.conditions]
+    if route.noise.group is not None:
+        paths += [(route.line, path, "group.by") for path in route.noise.group.by]
+    for line, path, where in paths:
+        if problem := path_problem(path, route.event_types):
+            warnings.add(line, f"{where}: {problem}")
 
 
 def _parse_enrich(

@@ -50,3 +50,28 @@ def test_a_path_is_fine_when_one_of_the_routes_types_has_it() -> None:
     types = ("Microsoft.MachineLearningServices.ModelRegistered", "Microsoft.MachineLearningServices.ModelDeployed")
     assert path_problem("data.ModelName", types) is None
     assert path_problem("data.SignalName", ("Microsoft.MachineLearningServices.DatasetDriftDetected",)) is None
+
+
+def test_validation_warns_about_when_and_group_paths_the_event_types_lack() -> None:
+    from shared.routes import parse_routes
+
+    table = parse_routes(
+        """
+routes:
+  - name: prod
+    events: [RunStatusChanged]
+    when:
+      data.ExperimentNme: {startswith: prod-}
+      data.RunTags.azureml.pipelineid: {exists: true}
+    group: {by: [data.runstatus, data.Foo]}
+    actions: [log: {}]
+""",
+        "routes.yaml",
+        {},
+    )
+    assert table.route("prod") is not None  # a warning, not an error: the file still loads
+    assert [warning.split(": ", 2)[2].split(" (")[0] for warning in table.warnings] == [
+        "group.by: data.Foo: RunStatusChanged events have no such field",
+        "when: data.ExperimentNme: RunStatusChanged events have no such field",
+    ]
+    assert "did you mean data.experimentName?" in table.warnings[1]
