@@ -2,9 +2,13 @@
 
     python scripts/history.py [--event ID] [--route NAME] [--status failed] [--since 1h] [--json]
 
-Lists ledger records (when, event, route, action, target, status, attempts, error) oldest first,
-and the rejected inputs (status REJECTED, with the reason), from the storage account the app uses
-(AzureWebJobsStorage; Azurite locally). Filters run in the table service, not here.
+Lists ledger records (when, event, route, action, target, status, attempts, and what happened or
+why not: the error of a failed action, the reason a skipped or grouped one did not run) oldest
+first, and the rejected inputs (status REJECTED, with the reason), from the storage account the app
+uses (AzureWebJobsStorage; Azurite locally). Filters run in the table service, not here. `--event`
+takes a whole id or its first characters. An event with no record at all was either not received,
+or received and taken by no route (unrouted events are not recorded: `replay.py --explain` on the
+event says which condition failed).
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ class HistoryLine:
     error: str
     detail: str
 
+    @property
+    def reason(self) -> str:
+        """What the table shows: the error of a failure, else what happened or why it did not."""
+        return self.error or self.detail
+
     @classmethod
     def of_record(cls, record: LedgerRecord, at: datetime) -> HistoryLine:
         error = record.detail if record.status == FAILED else ""
@@ -70,26 +79,32 @@ def history(
     route: str | None = None,
     status: str | None = None,
     since: datetime | None = None,
+    prefix: bool = False,
 ) -> list[HistoryLine]:
+    """The records and rejections matching the filters; `event_id` is an exact id, else (when none
+    has it, or with `prefix`) the start of ids."""
     at = now()
     lines = [
         HistoryLine.of_record(record, at)
-        for record in ledger.records(event_id, since, route=route, status=status)
+        for record in ledger.records(event_id, since, route=route, status=status, prefix=prefix)
         if status != REJECTED.lower()
     ]
     if route is None and status in (None, REJECTED.lower()):
-        lines.extend(HistoryLine.of_rejection(rejection) for rejection in ledger.rejections(event_id, since))
+        rejections = ledger.rejections(event_id, since, prefix=prefix)
+        lines.extend(HistoryLine.of_rejection(rejection) for rejection in rejections)
+    if event_id and not lines and not prefix:
+        return history(ledger, event_id=event_id, route=route, status=status, since=since, prefix=True)
     return sorted(lines, key=lambda line: (line.when or datetime.min.replace(tzinfo=at.tzinfo), line.event_id))
 
 
 def print_table(lines: Iterable[HistoryLine]) -> None:
-    header = ("WHEN (UTC)", "EVENT", "ROUTE", "ACTION", "TARGET", "STATUS", "ATTEMPTS", "ERROR")
+    header = ("WHEN (UTC)", "EVENT", "ROUTE", "ACTION", "TARGET", "STATUS", "ATTEMPTS", "DETAIL")
     rows = [header]
     for line in lines:
         when = f"{line.when:%Y-%m-%d %H:%M:%S}" if line.when else "-"
-        error = line.error.replace("\n", " ")
+        reason = line.reason.replace("\n", " ")
         rows.append((when, line.event_id or "-", line.route or "-", line.action or "-", line.target or "-",
-                     line.status, str(line.attempts), error[:100] + ("…" if len(error) > 100 else "")))  # fmt: skip
+                     line.status, str(line.attempts), reason[:100] + ("…" if len(reason) > 100 else "")))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
@@ -104,7 +119,7 @@ def to_json(line: HistoryLine) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--event", metavar="ID", help="one event's records")
+    parser.add_argument("--event", metavar="ID", help="one event's records (its id, or the id's first characters)")
     parser.add_argument("--route", metavar="NAME", help="one route's records (rejected inputs have no route)")
     parser.add_argument("--status", help="done, failed, skipped, running, or rejected")
     parser.add_argument(
@@ -128,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (StorageNotConfigured, LedgerUnavailable) as error:
         print(error, file=sys.stderr)
+        return 1
+    if args.event and not lines and not (args.route or args.status or args.since):
+        print(f"no record of an event {args.event!r}: either it was not received, or it was received and no route "
+              "took it (unrouted events are not recorded; `replay.py --explain FILE` says which condition failed)",
+              file=sys.stderr)  # fmt: skip
         return 1
     if args.json:
         for line in lines:

@@ -135,9 +135,12 @@ class Ledger(Protocol):
         *,
         route: str | None = None,
         status: str | None = None,
+        prefix: bool = False,
     ) -> Iterator[LedgerRecord]: ...
 
-    def rejections(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[RejectedRecord]: ...
+    def rejections(
+        self, event_id: str | None = None, since: datetime | None = None, *, prefix: bool = False
+    ) -> Iterator[RejectedRecord]: ...
 
     def rejected_payload(self, rejection: RejectedRecord) -> bytes: ...
 
@@ -331,15 +334,24 @@ class TableLedger:
         *,
         route: str | None = None,
         status: str | None = None,
+        prefix: bool = False,
     ) -> Iterator[LedgerRecord]:
-        """Ledger records, filtered by the table service (not here)."""
-        conditions = {"PartitionKey eq @pk": table_key(event_id) if event_id else None, "updated ge @since": since,
-                      "route eq @route": route, "status eq @status": status}  # fmt: skip
+        """Ledger records, filtered by the table service (not here); `prefix`: of events whose id
+        starts with `event_id`."""
+        pk = table_key(event_id) if event_id else None
+        first, after = (pk, _after_prefix(pk)) if prefix and pk else (None, None)
+        conditions = {"PartitionKey eq @pk": None if prefix else pk, "PartitionKey ge @first": first,
+                      "PartitionKey lt @after": after, "updated ge @since": since, "route eq @route": route,
+                      "status eq @status": status}  # fmt: skip
         for entity in self._query(self.table, "listing records", conditions):
             yield _from_entity(entity)
 
-    def rejections(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[RejectedRecord]:
-        conditions = {"event_id eq @event_id": event_id, "received ge @since": since}
+    def rejections(
+        self, event_id: str | None = None, since: datetime | None = None, *, prefix: bool = False
+    ) -> Iterator[RejectedRecord]:
+        first, after = (event_id, _after_prefix(event_id)) if prefix and event_id else (None, None)
+        conditions = {"event_id eq @event_id": None if prefix else event_id, "event_id ge @first": first,
+                      "event_id lt @after": after, "received ge @since": since}  # fmt: skip
         for entity in self._query(self.rejected, "listing rejected events", conditions):
             yield RejectedRecord(
                 function=entity.get("function", ""),
@@ -366,6 +378,11 @@ class TableLedger:
             if type(error).__name__ == "ResourceNotFoundError":
                 return  # the table does not exist yet: nothing has been recorded
             raise LedgerUnavailable(f"ledger storage unavailable while {what}: {error}") from error
+
+
+def _after_prefix(prefix: str) -> str:
+    """The first string after every string starting with `prefix` (for a range query)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _payload_bytes(raw: Any) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -45,7 +46,7 @@ def test_history_lists_every_action_and_the_rejected_input(delivered, capsys) ->
     assert history.main([]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].split() == ["WHEN", "(UTC)", "EVENT", "ROUTE", "ACTION", "TARGET", "STATUS", "ATTEMPTS", "ERROR"]
+    assert lines[0].split() == ["WHEN", "(UTC)", "EVENT", "ROUTE", "ACTION", "TARGET", "STATUS", "ATTEMPTS", "DETAIL"]
     failed = next(line for line in lines if "webhook#1" in line)
     assert FAILED_RUN["id"] in failed and "failed-runs" in failed and " failed " in failed
     assert "503 try later" in failed and "/alerts" in failed
@@ -105,6 +106,32 @@ def test_storage_not_configured_is_a_clear_error(monkeypatch, capsys) -> None:
     finally:
         current_settings.cache_clear()
     assert "storage is not configured" in capsys.readouterr().err
+
+
+def test_an_event_is_found_by_the_first_characters_of_its_id(delivered, capsys) -> None:
+    assert history.main(["--event", FAILED_RUN["id"][:8], "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {(row["route"], row["action"]) for row in rows} == {("failed-runs", "log#0"), ("failed-runs", "webhook#1")}
+    assert {row["event_id"] for row in rows} == {FAILED_RUN["id"]}
+
+
+def test_the_table_says_why_an_action_did_not_run(app_env, deliver, capsys) -> None:
+    from shared.settings import current_settings
+    from shared.silences import SilenceStore
+
+    app_env(ROUTES, HOOK_URL="http://127.0.0.1:9", SILENCE_TABLE=f"silences{uuid.uuid4().hex[:8]}")
+    SilenceStore(current_settings()).add("failed-runs", [], 3600, "maintenance window")
+    event = FAILED_RUN | {"id": f"silenced-{uuid.uuid4().hex[:8]}"}
+    assert deliver("run_events", event).error is None
+    assert history.main(["--event", event["id"]]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if event["id"] in line]
+    assert len(rows) == 2 and all(" skipped " in row and "silenced: maintenance window" in row for row in rows)
+
+
+def test_an_event_without_records_is_called_out(delivered, capsys) -> None:
+    assert history.main(["--event", "never-seen-event"]) == 1
+    err = capsys.readouterr().err
+    assert "no record of an event 'never-seen-event': either it was not received, or it was received and" in err
 
 
 # ---- rejected records keep the whole payload ----------------------------------------------------------
