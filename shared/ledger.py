@@ -72,11 +72,16 @@ class LedgerRecord:
     updated: datetime | None = None
     lease_until: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The event as received (JSON), so that `history.py resend` can run the action again; "" when too
+    # large to keep or not an event Azure sent (a digest).
+    event: str = ""
+    # Set on a deliberate re-run (`resend-<time>`): a record and idempotency key of its own.
+    tag: str = ""
 
     @property
     def key(self) -> str:
         """Stable idempotency key of this action for this event."""
-        return f"{self.event_id}/{self.route}/{self.position}"
+        return f"{self.event_id}/{self.route}/{self.position}" + (f"/{self.tag}" if self.tag else "")
 
 
 @dataclass
@@ -402,7 +407,7 @@ def _when(entity: Any, name: str) -> datetime | None:
 def _to_entity(record: LedgerRecord) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "PartitionKey": table_key(record.event_id),
-        "RowKey": table_key(f"{record.route}|{record.position:03d}"),
+        "RowKey": table_key(f"{record.route}|{record.position:03d}" + (f"|{record.tag}" if record.tag else "")),
         "event_id": record.event_id,
         "route": record.route,
         "position": record.position,
@@ -416,6 +421,10 @@ def _to_entity(record: LedgerRecord) -> dict[str, Any]:
         "worker": WORKER_ID,
         "extra": json.dumps(record.extra, default=str)[:_MAX_TEXT],
     }
+    if record.event and len(record.event) <= _MAX_TEXT:
+        entity["event"] = record.event
+    if record.tag:
+        entity["tag"] = record.tag
     for name in ("created", "updated", "lease_until"):
         if getattr(record, name) is not None:
             entity[name] = getattr(record, name)
@@ -442,4 +451,6 @@ def _from_entity(entity: Any) -> LedgerRecord:
         updated=_when(entity, "updated"),
         lease_until=_when(entity, "lease_until"),
         extra=extra,
+        event=entity.get("event", ""),
+        tag=entity.get("tag", ""),
     )

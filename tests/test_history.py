@@ -134,6 +134,28 @@ def test_an_event_without_records_is_called_out(delivered, capsys) -> None:
     assert "no record of an event 'never-seen-event': either it was not received, or it was received and" in err
 
 
+def test_resend_runs_one_recorded_action_again_and_records_it_as_a_resend(delivered, receiver, capsys) -> None:
+    receiver.script(Reply(200, b"ok"))
+    first = len(receiver.requests)
+    assert history.main(["resend", FAILED_RUN["id"][:10], "--action", "webhook", "--reason", "receiver fixed"]) == 0
+    assert capsys.readouterr().out.startswith(f"resent {FAILED_RUN['id']}/failed-runs/1: done: POST")
+    (request,) = receiver.requests[first:]
+    assert request.json()["event"]["id"] == FAILED_RUN["id"]  # the event as its record kept it
+    assert request.headers["idempotency-key"].startswith(f"{FAILED_RUN['id']}/failed-runs/1/resend-")
+    assert history.main(["--event", FAILED_RUN["id"], "--json"]) == 0
+    rows = {row["action"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["webhook#1"]["status"] == "failed"  # the original stays as it was
+    resent = rows["webhook#1 resend"]
+    assert resent["status"] == "done"
+    assert resent["detail"].startswith("resent by ") and "(receiver fixed)" in resent["detail"]
+
+
+def test_resend_asks_which_action_when_several_match(delivered, capsys) -> None:
+    assert history.main(["resend", FAILED_RUN["id"], "--reason", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "2 recorded actions of event" in err and "failed-runs log#0" in err and "failed-runs webhook#1" in err
+
+
 # ---- rejected records keep the whole payload ----------------------------------------------------------
 
 
