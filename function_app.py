@@ -1,9 +1,9 @@
 """The Azure Functions app: which function takes which Azure ML events. Nothing more lives here.
 
-`flush_digests` is a timer: it delivers the digests of routes with `group:` (shared/flush.py).
+`flush_digests` is a timer: it delivers the digests of routes with `group:` (shared/pipeline/engine.py).
 The event types of each function are listed in shared/functions.json, which the Event Grid
-subscriptions in infra/ are generated from. The work happens in shared/engine.py, which
-shared/entry.py loads on the first event so that indexing the app stays cheap.
+subscriptions in infra/ are generated from. The work happens in shared/worker.py (docs/architecture.md),
+which shared/entry.py loads on the first event so that indexing the app stays cheap.
 """
 
 import azure.functions as func

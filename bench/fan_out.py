@@ -19,7 +19,7 @@ def routes(actions: int) -> str:
 
 
 def run(lab: Lab) -> list[Figure]:
-    from scripts.replay import binding_for, indexed_functions
+    from scripts.local_host import binding_for, indexed_functions
 
     function = indexed_functions()["run_events"]
     receiver = lab.receiver(DELAY)

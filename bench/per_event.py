@@ -49,7 +49,7 @@ def per_event_ms(handle: Callable[[str], None], count: int) -> float:
 
 
 def ledger_shaped_entity() -> dict[str, Any]:
-    """An entity with the properties and types of a ledger record (shared/ledger.py), keyed afresh."""
+    """An entity with the properties and types of a ledger record (shared/ledger/table.py), keyed afresh."""
     now = datetime.now(UTC)
     return {
         "PartitionKey": uuid.uuid4().hex, "RowKey": "per-event|000", "event_id": uuid.uuid4().hex,
@@ -78,10 +78,10 @@ def run(lab: Lab) -> list[Figure]:
     import httpx
     from azure.core import MatchConditions
 
-    from scripts.replay import binding_for, indexed_functions
-    from shared.events import parse_event
+    from scripts.local_host import binding_for, indexed_functions
+    from shared.events.parse import parse_event
+    from shared.platform.storage import table_service
     from shared.settings import Settings
-    from shared.storage import table_service
 
     function = indexed_functions()["run_events"]
     rounds, dry_count, ledger_count = lab.count(5, 2), lab.count(1000, 20), lab.count(80, 5)

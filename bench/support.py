@@ -181,10 +181,10 @@ class Lab:
 
 def app_engine(settings: dict[str, str], *, dry_run: bool = False) -> Any:
     """The engine a worker builds from these app settings (dry run: no ledger), for in-process benchmarks."""
-    from shared.engine import Engine
-    from shared.ledger import TableLedger
-    from shared.routes import routes_for
+    from shared.ledger.table import TableLedger
+    from shared.pipeline.engine import Engine
     from shared.settings import Settings
+    from shared.worker import routes_for
 
     app = Settings.from_environ({**os.environ, **settings})
     ledger = None if dry_run else TableLedger(app)
@@ -194,7 +194,7 @@ def app_engine(settings: dict[str, str], *, dry_run: bool = False) -> Any:
 @contextmanager
 def worker_engine(engine: Any) -> Iterator[None]:
     """Make `engine` the one this process's functions hand their events to."""
-    from shared import engine as worker
+    from shared import worker
 
     worker.use_engine(engine)
     try:

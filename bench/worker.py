@@ -38,7 +38,7 @@ def indexed(baseline: bool) -> dict[str, Any]:
 
 
 def deliver(functions: dict[str, Any], item: dict[str, Any], baseline: bool) -> None:
-    from scripts.replay import binding_for, function_for
+    from scripts.local_host import binding_for, function_for
 
     functions["forward" if baseline else function_for(item)](binding_for(item))
 
@@ -96,8 +96,8 @@ def sample_payloads() -> list[dict[str, Any]]:
 
 def replay_counted(functions: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, int]:
     """Replay each event as its own delivery; how many actions of each kind ended in each status."""
-    from scripts.replay import replay_payload
-    from shared.engine import observe
+    from scripts.local_host import replay_payload
+    from shared.pipeline.reports import observe
 
     with observe() as reports:
         for item in items:
@@ -107,7 +107,7 @@ def replay_counted(functions: dict[str, Any], items: list[dict[str, Any]]) -> di
 
 def use_fake_azureml(url: str, ca_file: str) -> None:
     """Send this worker's Azure ML actions to the fake (tests/support/azureml_fake.py) at `url`."""
-    from handlers.azureml import use_connection
+    from handlers.azureml.common import use_connection
     from tests.support.azureml_fake import connection_to
 
     use_connection(connection_to(url, ca_file))

@@ -9,17 +9,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 
-from handlers.base import Action
+from shared.actions import Action, ActionKinds
 
 _KIND_CLASSES = {
     "log": "handlers.log:LogAction",
-    "webhook": "handlers.webhook:WebhookAction",
-    "email": "handlers.email:EmailAction",
+    "webhook": "handlers.webhook.action:WebhookAction",
+    "email": "handlers.email.action:EmailAction",
     "teams": "handlers.teams:TeamsAction",
     "slack": "handlers.slack:SlackAction",
-    "pipeline": "handlers.pipeline:PipelineAction",
-    "batch_endpoint": "handlers.batch_endpoint:BatchEndpointAction",
-    "schedule": "handlers.schedule:ScheduleAction",
+    "pipeline": "handlers.azureml.pipeline:PipelineAction",
+    "batch_endpoint": "handlers.azureml.batch_endpoint:BatchEndpointAction",
+    "schedule": "handlers.azureml.schedule:ScheduleAction",
 }
 
 
@@ -37,4 +37,4 @@ class _ActionKinds(Mapping[str, type[Action]]):
         return len(_KIND_CLASSES)
 
 
-ACTION_KINDS: Mapping[str, type[Action]] = _ActionKinds()
+ACTION_KINDS: ActionKinds = _ActionKinds()

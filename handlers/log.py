@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import ClassVar
 
-from handlers.base import Action, ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
+from shared.actions import Action, ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 from shared.problems import Problems
 
 logger = logging.getLogger("aml_events.actions.log")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import http
-from handlers.base import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
-from handlers.notice import Notice
+from handlers.common import http
+from handlers.common.notice import Notice
+from shared.actions import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 
 _EMOJI = {
     "bad": ":red_circle:",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from handlers import http
-from handlers.base import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
-from handlers.notice import Notice
+from handlers.common import http
+from handlers.common.notice import Notice
+from shared.actions import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"  # what Teams renders everywhere (desktop, web, mobile)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from shared.durations import parse_duration
+from shared.routing.durations import parse_duration
 
 
 def duration_argument(text: str) -> timedelta:

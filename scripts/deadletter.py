@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.events import get_ci
-from shared.ledger import now
+from shared.events.model import get_ci
+from shared.platform.clock import now
+from shared.platform.storage import blob_service
 from shared.settings import Settings
-from shared.storage import blob_service
 
 REPLAYED_METADATA = "replayed"  # blob metadata: when every action of every event in it was settled
 

@@ -28,11 +28,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from scripts.cli import duration_argument
+from shared.ledger.records import FAILED, RUNNING, Ledger, LedgerRecord, LedgerUnavailable, RejectedRecord
+from shared.platform.clock import now
 
-from scripts.cli import duration_argument  # noqa: E402
-from shared.ledger import FAILED, RUNNING, Ledger, LedgerRecord, LedgerUnavailable, RejectedRecord, now  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REJECTED = "REJECTED"  # upper case: a rejected input is not an action, and should stand out
 
@@ -144,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args(argv)
 
-    from shared.ledger import TableLedger
+    from shared.ledger.table import TableLedger
+    from shared.platform.storage import StorageNotConfigured
     from shared.settings import current_settings
-    from shared.storage import StorageNotConfigured
 
     try:
         ledger = TableLedger(current_settings())
@@ -184,9 +184,10 @@ def resend_main(argv: list[str]) -> int:
 
     import getpass
 
-    from shared.engine import current_engine
-    from shared.events import EventRejected, parse_event
-    from shared.storage import StorageNotConfigured
+    from shared.events.model import EventRejected
+    from shared.events.parse import parse_event
+    from shared.platform.storage import StorageNotConfigured
+    from shared.worker import current_engine
 
     try:
         engine = current_engine()

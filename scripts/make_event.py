@@ -24,10 +24,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-EXAMPLES = ROOT / "shared" / "example_events.json"
+EXAMPLES = Path(__file__).resolve().parent.parent / "shared" / "example_events.json"
 
 ENVELOPE_KEYS = ("id", "subject", "topic", "eventTime")
 # CloudEvents spells the Event Grid envelope differently.
@@ -40,7 +37,7 @@ class SampleProblem(ValueError):
 
 def _object_keys(event_type: str) -> set[str]:
     """The data keys of the type that hold free-form maps (tags, properties): the rest of a path is one key."""
-    from shared.events import EVENT_CLASSES
+    from shared.events.model import EVENT_CLASSES
 
     return {key.lower() for _, key, kind, _ in EVENT_CLASSES[event_type].FIELDS if kind == "object"}
 
@@ -49,7 +46,7 @@ def _set_data(event_type: str, data: dict[str, Any], path: str, value: Any) -> N
     key, _, rest = path.partition(".")
     existing = next((name for name in data if name.lower() == key.lower()), None)
     if existing is None:
-        from shared.events import EVENT_CLASSES
+        from shared.events.model import EVENT_CLASSES
 
         known = [written for _, written, _, _ in EVENT_CLASSES[event_type].FIELDS]
         if key.lower() not in {name.lower() for name in known}:
@@ -70,8 +67,9 @@ def build_event(
 ) -> dict[str, Any]:
     """A JSON-ready event of `event_type` (short or full name) with `values` set by path.
     Raises SampleProblem naming what is wrong; the result always parses."""
-    from shared.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
-    from shared.events import EventRejected, parse_event
+    from shared.events.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
+    from shared.events.model import EventRejected
+    from shared.events.parse import parse_event
 
     full = full_event_type(event_type)
     if full is None:

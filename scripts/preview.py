@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from scripts.local_host import event_files
 
-from scripts.replay import event_files  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PAGE_ASSETS = ROOT / "scripts" / "preview_page"
 ADAPTIVE_CARDS_JS = ROOT / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js"
@@ -44,7 +43,7 @@ class ActionPreview:
     position: int
     kind: str
     target: str
-    preview: Any = None  # handlers.base.Preview, or None when it could not be rendered
+    preview: Any = None  # shared.actions.Preview, or None when it could not be rendered
     problem: str = ""
     folder: str = ""  # where its files were written, relative to the preview folder
 
@@ -68,9 +67,9 @@ class EventPreview:
 
 def preview_event(table: Any, event: Any, source: str, settings: Any) -> EventPreview:
     """The explanation of every route and the preview of every action of the routes that take `event`."""
-    from handlers.base import ActionContext
-    from shared.explain import explain
-    from shared.ledger import LedgerRecord
+    from shared.actions import ActionContext
+    from shared.ledger.records import LedgerRecord
+    from shared.routing.explain import explain
 
     result = EventPreview(source, event, explanations=explain(table, event))
     for route in table.matching(event):
@@ -87,8 +86,8 @@ def preview_event(table: Any, event: Any, source: str, settings: Any) -> EventPr
 
 
 def preview_files(paths: list[str], table: Any, settings: Any) -> list[EventPreview]:
-    from shared.events import RejectedInput, parse_payload
-    from shared.monitoring import derived_events
+    from shared.events.monitoring import derived_events
+    from shared.events.parse import RejectedInput, parse_payload
 
     previews = []
     for path in event_files(paths):
@@ -253,8 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="preview", metavar="DIR", help="where to write (default: %(default)s)")
     args = parser.parse_args(argv)
 
-    from shared.routes import RoutesError, load_routes
+    from shared.routing.routes import RoutesError
     from shared.settings import Settings
+    from shared.worker import load_routes
 
     settings = Settings.from_environ()
     routes_file = Path(args.routes) if args.routes else settings.routes_file

@@ -196,7 +196,8 @@ def unrouted_event_types(routes: Sequence[RouteLike], function_event_types: Mapp
 def _load_routes(routes_file: Path) -> Sequence[RouteLike] | None:
     """The routes as the app parses them, or None (with the problems on stderr) if they do not load."""
     sys.path.insert(0, str(REPO_ROOT))
-    from shared.routes import RoutesError, load_routes  # the app's own loader: same parsing
+    from shared.routing.routes import RoutesError
+    from shared.worker import load_routes  # the app's own loader: same parsing
 
     try:
         return load_routes(routes_file, environ=os.environ).routes

@@ -23,103 +23,18 @@ rejected (and nothing failed).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scripts.cli import duration_argument
+from scripts.local_host import event_files, indexed_functions, replay_payload
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from scripts.cli import duration_argument  # noqa: E402
-
-
-def event_files(paths: Iterable[str]) -> Iterator[Path]:
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*.json") if p.is_file())
-        else:
-            yield path
-
-
-def binding_for(item: Any) -> Any:
-    """The object the Functions host hands an Event Grid function for one JSON event."""
-    import azure.functions as func
-
-    def when(value: Any) -> Any:
-        try:
-            return datetime.fromisoformat(value) if isinstance(value, str) else value
-        except ValueError:
-            return value  # left for the event parser to reject, naming the field
-
-    if "specversion" in item:
-        extensions = {
-            k: v for k, v in item.items() if k not in ("id", "source", "type", "specversion", "data", "time", "subject")
-        }
-        return func.CloudEvent(
-            id=item.get("id"), source=item.get("source"), type=item.get("type"), specversion=item["specversion"],
-            data=item.get("data"), time=when(item.get("time")), subject=item.get("subject"), **extensions,
-        )  # fmt: skip
-    return func.EventGridEvent(
-        id=item.get("id"), data=item.get("data"), topic=item.get("topic"), subject=item.get("subject"),
-        event_type=item.get("eventType"), event_time=when(item.get("eventTime")), data_version=item.get("dataVersion"),
-    )  # fmt: skip
-
-
-def function_for(item: Any) -> str | None:
-    from shared.catalog import FUNCTION_FOR_EVENT_TYPE, full_event_type
-
-    if not isinstance(item, dict):
-        return None
-    written = item.get("type") if "specversion" in item else item.get("eventType")
-    event_type = full_event_type(written) if isinstance(written, str) else None
-    return FUNCTION_FOR_EVENT_TYPE.get(event_type) if event_type else None
-
-
-def replay_payload(body: bytes, functions: dict[str, Callable[[Any], None]], origin: str) -> None:
-    """Hand every event in one delivery body to its function; reports go to the engine's observers."""
-    from shared.engine import DeliveryFailed, current_engine
-    from shared.events import EventRejected
-
-    try:
-        decoded = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        current_engine().reject(
-            "replay", EventRejected("", f"{origin} is not JSON: {error}"), body.decode("utf-8", "replace")
-        )
-        return
-    for item in decoded if isinstance(decoded, list) else [decoded]:
-        function = function_for(item)
-        if function is None:
-            written = (item.get("type") or item.get("eventType")) if isinstance(item, dict) else None
-            reason = (
-                f"{written!r} is not an Azure ML event type any function takes"
-                if written
-                else f"missing: an event must be a JSON object with eventType (or type), got {type(item).__name__}"
-            )
-            event_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-            current_engine().reject("replay", EventRejected("eventType", reason, event_id), item)
-            continue
-        try:
-            functions[function](binding_for(item))
-        except DeliveryFailed as error:
-            if error.__cause__ is not None:  # storage down or routes broken: nothing was reported
-                raise
-            # otherwise each failed action has been reported; Event Grid would redeliver
-
-
-@functools.cache
-def indexed_functions() -> dict[str, Callable[[Any], None]]:
-    """The app's functions by name, from its own index (which may be built only once per app)."""
-    import function_app
-
-    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
 
 
 def print_table(reports: list[Any]) -> None:
@@ -177,10 +92,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shared import engine
-    from shared.routes import RoutesError, routes_for
+    from shared import worker
+    from shared.pipeline.engine import Engine
+    from shared.pipeline.reports import observe
+    from shared.platform.storage import StorageNotConfigured
+    from shared.routing.routes import RoutesError
     from shared.settings import current_settings
-    from shared.storage import StorageNotConfigured
+    from shared.worker import routes_for
 
     current_settings.cache_clear()
     settings = current_settings()
@@ -190,13 +108,13 @@ def run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     if args.dry_run:
-        engine.use_engine(
-            engine.Engine(settings, lambda: routes_for(settings.routes_file, settings.environ), None, dry_run=True)
+        worker.use_engine(
+            Engine(settings, lambda: routes_for(settings.routes_file, settings.environ), None, dry_run=True)
         )
     else:
-        engine.use_engine(None)
+        worker.use_engine(None)
         try:
-            engine.current_engine()
+            worker.current_engine()
         except StorageNotConfigured as error:
             print(f"{error}\n(or pass --azurite to use a throwaway local one, or --dry-run)", file=sys.stderr)
             return 1
@@ -205,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         return replay_dead_letters(args, settings, functions)
     if args.explain:
         explain_files(args, routes_for(settings.routes_file, settings.environ), settings)
-    with engine.observe() as reports:
+    with observe() as reports:
         for path in event_files(args.paths):
             try:
                 body = path.read_bytes()
@@ -214,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 return 1
             try:
                 replay_payload(body, functions, str(path))
-            except engine.DeliveryFailed as error:  # storage down: nothing ran without its claim
+            except worker.DeliveryFailed as error:  # storage down: nothing ran without its claim
                 print(f"{path}: {error}", file=sys.stderr)
                 return 1
     if args.json:
@@ -227,9 +145,9 @@ def run(args: argparse.Namespace) -> int:
 
 def explain_files(args: argparse.Namespace, table: Any, settings: Any) -> None:
     """Each event's explanation, before it is replayed; silences are read unless it is a dry run."""
-    from shared.events import RejectedInput, parse_payload
-    from shared.explain import event_lines, explain
-    from shared.monitoring import derived_events
+    from shared.events.monitoring import derived_events
+    from shared.events.parse import RejectedInput, parse_payload
+    from shared.routing.explain import event_lines, explain
 
     silence = None if args.dry_run else silence_lookup(settings)
     for path in event_files(args.paths):
@@ -255,7 +173,7 @@ def silence_lookup(settings: Any) -> Callable[[str, Any], str | None]:
     """The description of the silence covering (route, event view) now; None when storage cannot say."""
     from azure.core.exceptions import AzureError
 
-    from shared.silences import SilenceStore
+    from shared.noise.silences import SilenceStore
 
     store = SilenceStore(settings)
 
@@ -278,8 +196,9 @@ def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict
     from azure.core.exceptions import AzureError, ResourceNotFoundError
 
     from scripts.deadletter import DeadLetters, dead_letter_infos
-    from shared import engine
-    from shared.ledger import now
+    from shared import worker
+    from shared.pipeline.reports import observe
+    from shared.platform.clock import now
 
     since = now() - args.since if args.since else None
     everything: list[Any] = []
@@ -297,7 +216,7 @@ def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict
         for blob in pending:
             body = dead_letters.read(blob)
             infos = dead_letter_infos(body)
-            with engine.observe() as reports:
+            with observe() as reports:
                 replay_payload(body, functions, f"{dead_letters.container_name}/{blob.name}")
             settled = not args.dry_run and all(report.settled for report in reports)
             if settled:
@@ -318,7 +237,7 @@ def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict
     except AzureError as error:
         print(f"dead-letter storage unavailable: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
-    except engine.DeliveryFailed as error:  # the ledger is down: nothing ran without its claim
+    except worker.DeliveryFailed as error:  # the ledger is down: nothing ran without its claim
         print(str(error), file=sys.stderr)
         return 1
     return exit_status(everything)

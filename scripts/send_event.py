@@ -12,12 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from scripts.replay import event_files, function_for
+from scripts.local_host import event_files, function_for
 
 
 def main(argv: list[str] | None = None) -> int:

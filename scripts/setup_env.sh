@@ -15,6 +15,11 @@ fi
 command -v npm >/dev/null || { echo "Node.js and npm are needed for Azurite (the storage emulator)." >&2; exit 1; }
 
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+# `.venv/bin/python scripts/x.py` imports the app's packages (shared, handlers, scripts) from the
+# checkout that owns .venv: this .pth puts that checkout on the path, as an editable install would.
+site_packages=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+checkout=$(cd "$(readlink -f .venv)/.." && pwd)
+[[ "$(cat "$site_packages/aml_events.pth" 2>/dev/null)" == "$checkout" ]] || echo "$checkout" >"$site_packages/aml_events.pth"
 stamp=".venv/.installed-$(cat requirements.txt "$requirements" | sha256sum | cut -c1-16)"
 if [[ ! -f "$stamp" ]]; then
   echo "Installing Python packages from $requirements ..."

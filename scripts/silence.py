@@ -19,10 +19,9 @@ import getpass
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from scripts.cli import duration_argument
 
-from scripts.cli import duration_argument  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from azure.core.exceptions import AzureError
 
+    from shared.noise.silences import SilenceStore
+    from shared.platform.storage import StorageNotConfigured
     from shared.settings import current_settings
-    from shared.silences import SilenceStore
-    from shared.storage import StorageNotConfigured
 
     settings = current_settings()
     store = SilenceStore(settings)
@@ -81,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 def _unknown_route(route: str, routes_file: Path, when: list[str]) -> str | None:
     """Why the silence cannot be added (no such route), or None; warns about `--when` paths no event
     of the route's types has (the silence would never match)."""
-    from shared.fields import path_problem
-    from shared.routes import RoutesError, load_routes
+    from shared.events.fields import path_problem
+    from shared.routing.routes import RoutesError
+    from shared.worker import load_routes
 
     try:
         routes = load_routes(routes_file).routes

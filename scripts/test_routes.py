@@ -38,9 +38,6 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 CASE_KEYS = ("name", "event", "routes", "actions", "renders")
 
 
@@ -140,10 +137,11 @@ def _event(path: Path, where: str, spec: Any) -> dict[str, Any]:
 
 def run_case(case: Case, table: Any, settings: Any) -> list[str]:
     """The differences between what the case expects and what the routes do; [] when it passes."""
-    from handlers.base import ActionContext
-    from shared.events import EventRejected, parse_event
-    from shared.explain import explain
-    from shared.ledger import LedgerRecord
+    from shared.actions import ActionContext
+    from shared.events.model import EventRejected
+    from shared.events.parse import parse_event
+    from shared.ledger.records import LedgerRecord
+    from shared.routing.explain import explain
 
     try:
         event = parse_event(case.event)
@@ -192,8 +190,8 @@ def run_case(case: Case, table: Any, settings: Any) -> list[str]:
 
 def run_file(case_file: CaseFile, routes_file: Path) -> tuple[int, int]:
     """(passed, failed) for one case file, printing each case's result."""
-    from shared.routes import load_routes
     from shared.settings import Settings
+    from shared.worker import load_routes
 
     environ = {**os.environ, **case_file.settings}
     settings = Settings.from_environ(environ)
@@ -218,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     args = parser.parse_args(argv)
 
-    from shared.routes import RoutesError
+    from shared.routing.routes import RoutesError
     from shared.settings import Settings
 
     routes_file = Path(args.routes) if args.routes else Settings.from_environ().routes_file

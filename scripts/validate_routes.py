@@ -15,8 +15,6 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 LOCAL_SETTINGS = Path(__file__).resolve().parent.parent / "local.settings.json"
 
 
@@ -38,8 +36,9 @@ def settings_environ(file: Path | None, default: Path = LOCAL_SETTINGS) -> tuple
 
 def main(argv: list[str] | None = None) -> int:
     from shared.problems import Problems
-    from shared.routes import RoutesError, load_routes
+    from shared.routing.routes import RoutesError
     from shared.settings import Settings
+    from shared.worker import load_routes
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")

@@ -23,13 +23,13 @@ def flush_digests() -> None:
 
 
 def _engine() -> ModuleType:
-    """shared.engine, imported on the first event: everything the engine needs comes with it. Meanwhile
+    """shared.worker, imported on the first event: everything the engine needs comes with it. Meanwhile
     the TLS context of the storage and webhook clients loads on a thread of its own: OpenSSL reads the
     CA certificates without holding the GIL, so that overlaps the imports instead of following them."""
-    if "shared.engine" not in sys.modules:
-        from shared import tls
+    if "shared.worker" not in sys.modules:
+        from shared.platform import tls
 
         tls.load_in_background()
-    from shared import engine
+    from shared import worker
 
-    return engine
+    return worker

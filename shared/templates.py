@@ -17,8 +17,9 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from shared.enrichment import lenient
-from shared.events import AmlEvent, get_ci, parse_event
+from shared.events.enrichment import lenient
+from shared.events.model import AmlEvent, get_ci
+from shared.events.parse import parse_event
 
 _EXAMPLES = Path(__file__).with_name("example_events.json")
 

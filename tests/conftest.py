@@ -3,32 +3,28 @@ function index (`app.get_functions()`), so tests drive the functions as the host
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scripts import azurite as azurite_tool
-from scripts.replay import binding_for, indexed_functions
-from shared import engine
+from scripts.local_host import indexed_functions
+from shared import worker
 from shared.settings import current_settings
 from tests.support.azureml_fake import AzureMLFake
+from tests.support.delivery import Delivery, deliver_event
 from tests.support.receiver import Receiver
 
-EVENTS = Path(__file__).parent / "events"
-
-
-def load_event(relative: str) -> dict[str, Any]:
-    """The first event of a sample file in tests/events/."""
-    decoded = json.loads((EVENTS / relative).read_text())
-    return decoded[0] if isinstance(decoded, list) else decoded
+ROOT = Path(__file__).resolve().parent.parent
+# Scripts and fresh interpreters the tests start import this checkout's code, whichever checkout the
+# .venv's path file (scripts/setup_env.sh) names.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture(scope="session")
@@ -62,12 +58,12 @@ def app_env(azurite: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ca
         path.write_text(text)
         monkeypatch.setenv("ROUTES_FILE", str(path))
         current_settings.cache_clear()
-        engine.use_engine(None)
+        worker.use_engine(None)
         return path
 
     yield write_routes
     current_settings.cache_clear()
-    engine.use_engine(None)
+    worker.use_engine(None)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +77,7 @@ def fake() -> Iterator[AzureMLFake]:
 @pytest.fixture
 def use_fake(fake: AzureMLFake, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureMLFake]:
     """The fake, emptied, with every Azure ML call of the app (actions, enrichment) pointed at it."""
-    from handlers import azureml
+    from handlers.azureml import common as azureml
 
     fake.reset()
     # MLClient records the cloud it was built for in the process environment: restored after the test.
@@ -128,25 +124,11 @@ def functions() -> dict[str, Callable[[Any], None]]:
     return indexed_functions()
 
 
-@dataclass
-class Delivery:
-    reports: list[engine.ActionReport]
-    error: engine.DeliveryFailed | None  # raised by the function: Event Grid would redeliver
-
-    def statuses(self) -> list[str]:
-        return [report.status for report in self.reports]
-
-
 @pytest.fixture
 def deliver(functions: dict[str, Callable[[Any], None]]) -> Callable[[str, dict[str, Any]], Delivery]:
     """Deliver one JSON event to a function as the host would, and collect what it reported."""
 
     def run(function: str, event: dict[str, Any]) -> Delivery:
-        with engine.observe() as reports:
-            try:
-                functions[function](binding_for(event))
-            except engine.DeliveryFailed as error:
-                return Delivery(reports, error)
-        return Delivery(reports, None)
+        return deliver_event(functions, function, event)
 
     return run

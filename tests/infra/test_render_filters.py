@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from scripts import render_filters
 from scripts.render_filters import render, subscription_name
-from shared.conditions import Condition
+from shared.routing.conditions import Condition
 
 RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
 RUN_STATUS = "Microsoft.MachineLearningServices.RunStatusChanged"

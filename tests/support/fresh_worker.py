@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import load_event
+from tests.support.events import load_event
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -25,7 +25,7 @@ class Outcomes(logging.Handler):
 logging.getLogger("aml_events").addHandler(Outcomes())
 logging.getLogger("aml_events").setLevel(logging.INFO)
 import function_app
-from scripts.replay import binding_for
+from scripts.local_host import binding_for
 functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
 functions["run_events"](binding_for(json.loads(sys.argv[1])))
 print(json.dumps({"modules": sorted(sys.modules), "outcomes": outcomes}))

@@ -32,7 +32,7 @@ class KeylessStorage:
     def app_settings(self, client_id: str = CLIENT_ID) -> dict[str, str]:
         """Identity-based `AzureWebJobsStorage__*` for the user-assigned identity `client_id` (as in
         infra/app/function-app.bicep), the identity endpoint's settings, and the CA bundle for both
-        HTTP stacks: httpx (the Table transport, shared/tls.py) reads SSL_CERT_FILE, requests (the Blob
+        HTTP stacks: httpx (the Table transport, shared/platform/tls.py) reads SSL_CERT_FILE, requests (the Blob
         client) REQUESTS_CA_BUNDLE."""
         return {
             "AzureWebJobsStorage__credential": "managedidentity",

@@ -13,7 +13,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 
-from shared.engine import current_engine
+from shared.worker import current_engine
 
 
 class CountingTable:

@@ -1,0 +1,224 @@
+"""Parsing delivered events, in either Event Grid schema or CloudEvents 1.0, into the typed model
+(shared/events/model.py). Anything that cannot be understood raises `EventRejected` naming the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.events.catalog import full_event_type
+from shared.events.model import (
+    EVENT_CLASSES,
+    MODEL_MONITOR_SOURCE,
+    RUN_STATUSES,
+    AmlEvent,
+    DatasetDriftDetected,
+    EventRejected,
+    ModelMonitorDrift,
+    get_ci,
+)
+from shared.events.workspace import Workspace
+
+_RUN_STATUS_BY_LOWER = {status.lower(): status for status in RUN_STATUSES} | {"cancelled": "Canceled"}
+
+def _normalise_field(key: str, kind: str, value: Any, required: bool) -> Any:
+    where = f"data.{key}"
+    if value is None:
+        if required:
+            raise EventRejected(where, "is required for this event type but missing or null")
+        return {} if kind == "object" else [] if kind in ("idlist", "rows") else None
+    if kind == "rows":
+        if not isinstance(value, list) or not all(isinstance(row, Mapping) for row in value):
+            raise EventRejected(where, "must be a list of objects")
+        return [dict(row) for row in value]
+    if kind == "object":
+        if not isinstance(value, Mapping):
+            raise EventRejected(where, f"must be an object, got {type(value).__name__}")
+        return dict(value)
+    if kind == "number":
+        if isinstance(value, bool):
+            raise EventRejected(where, "must be a number, got bool")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise EventRejected(where, f"must be a number, got {value!r:.60}") from None
+    # Strings; numbers are accepted where the docs say string (ModelVersion arrives as 7).
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise EventRejected(where, f"must be a string, got {type(value).__name__}")
+    text = str(value).strip()
+    if kind == "status":
+        return _RUN_STATUS_BY_LOWER.get(text.lower(), text)
+    if kind == "idlist":
+        return [part.strip() for part in text.split(",") if part.strip()]
+    if required and not text:
+        raise EventRejected(where, "is required for this event type but empty")
+    return text
+
+
+def _text(envelope: Mapping[str, Any], *names: str, required: bool = True) -> str:
+    for name in names:
+        value = envelope.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise EventRejected(name, f"must be a string, got {type(value).__name__}")
+        if value.strip():
+            return value.strip()
+    if required:
+        raise EventRejected(names[0], "is missing")
+    return ""
+
+
+def _event_time(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise EventRejected("eventTime", f"must be an ISO 8601 string, got {type(value).__name__}")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise EventRejected("eventTime", f"is not an ISO 8601 time: {value!r:.60}") from None
+
+
+def parse_event(raw: Any) -> AmlEvent:
+    """One event, from a `func.EventGridEvent`, a `func.CloudEvent` or a decoded JSON object."""
+    envelope = _envelope(raw)
+    event_id = None
+    try:
+        event_id = _text(envelope, "id")
+        return _build(envelope, event_id)
+    except EventRejected as rejected:
+        rejected.event_id = event_id
+        raise
+
+
+def _envelope(raw: Any) -> Mapping[str, Any]:
+    """Both schemas and the Functions binding types, as one Event Grid-shaped mapping."""
+    if isinstance(raw, Mapping):
+        if "specversion" in raw:  # CloudEvents 1.0
+            return {
+                "id": raw.get("id"),
+                "eventType": raw.get("type"),
+                "topic": raw.get("source"),
+                "subject": raw.get("subject"),
+                "eventTime": raw.get("time"),
+                "data": raw.get("data"),
+                "dataVersion": raw.get("dataversion"),
+                "_schema": "CloudEvents",
+            }
+        return {**raw, "_schema": "EventGrid"}
+    if hasattr(raw, "specversion"):  # func.CloudEvent
+        return {
+            "id": raw.id,
+            "eventType": raw.type,
+            "topic": raw.source,
+            "subject": raw.subject,
+            "eventTime": raw.time,
+            "data": raw.get_json(),
+            "_schema": "CloudEvents",
+        }
+    if hasattr(raw, "event_type"):  # func.EventGridEvent
+        return {
+            "id": raw.id,
+            "eventType": raw.event_type,
+            "topic": raw.topic,
+            "subject": raw.subject,
+            "eventTime": raw.event_time,
+            "data": raw.get_json(),
+            "dataVersion": raw.data_version,
+            "_schema": "EventGrid",
+        }
+    raise EventRejected("", f"an event must be a JSON object, got {type(raw).__name__}")
+
+
+def _build(envelope: Mapping[str, Any], event_id: str) -> AmlEvent:
+    schema = envelope["_schema"]
+    type_key = "type" if schema == "CloudEvents" else "eventType"
+    topic_key = "source" if schema == "CloudEvents" else "topic"
+    written_type = _text(envelope, "eventType")
+    event_type = full_event_type(written_type)
+    if event_type is None:
+        raise EventRejected(type_key, f"{written_type!r} is not an Azure ML event type this app takes")
+    topic = _text(envelope, "topic")
+    try:
+        workspace = Workspace.from_resource_id(topic)
+    except ValueError as error:
+        raise EventRejected(topic_key, f"{topic!r:.200} {error}") from None
+    data = envelope.get("data")
+    if isinstance(data, (str, bytes)):  # some senders double-encode data
+        try:
+            data = json.loads(data)
+        except ValueError:
+            raise EventRejected("data", "is a string that is not JSON") from None
+    if not isinstance(data, Mapping):
+        raise EventRejected("data", f"must be an object, got {type(data).__name__}")
+    cls = EVENT_CLASSES[event_type]
+    if cls is DatasetDriftDetected and get_ci(data, "Source") == MODEL_MONITOR_SOURCE:
+        cls = ModelMonitorDrift  # a derived signal read back (digest members, replayed output)
+    fields = {
+        attribute: _normalise_field(key, kind, get_ci(data, key), required)
+        for attribute, key, kind, required in cls.FIELDS
+    }
+    normalised = dict(data)
+    if "run_status" in fields:  # `failed` -> `Failed` in the data that routes and templates see
+        for key in data:
+            if key.lower() == "runstatus":
+                normalised[key] = fields["run_status"]
+    data_version = envelope.get("dataVersion")
+    return cls(
+        id=event_id,
+        event_type=event_type,
+        subject=_text(envelope, "subject", required=False),
+        topic=workspace.resource_id,
+        event_time=_event_time(envelope.get("eventTime")),
+        data=normalised,
+        data_version=data_version if isinstance(data_version, str) else "",
+        schema=schema,
+        workspace=workspace,
+        fields=fields,
+    )
+
+
+# ---- payloads (a delivery body, a file, a dead-letter blob) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class RejectedInput:
+    """A payload element that could not be parsed into an event."""
+
+    reason: str
+    raw: Any
+    event_id: str | None = None
+    event_type: str | None = None
+
+
+def parse_payload(body: bytes | str) -> Iterator[AmlEvent | RejectedInput]:
+    """Every event in a JSON body holding one event or an array; bad elements become RejectedInput."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield RejectedInput(f"payload is not UTF-8 text ({error.reason} at byte {error.start})", body)
+            return
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        yield RejectedInput(f"payload is not JSON: {error}", body)
+        return
+    for item in decoded if isinstance(decoded, list) else [decoded]:
+        yield parse_or_reject(item)
+
+
+def parse_or_reject(item: Any) -> AmlEvent | RejectedInput:
+    try:
+        return parse_event(item)
+    except EventRejected as rejected:
+        event_type = item.get("eventType") or item.get("type") if isinstance(item, Mapping) else None
+        return RejectedInput(
+            str(rejected), item, rejected.event_id, event_type if isinstance(event_type, str) else None
+        )

@@ -1,0 +1,14 @@
+"""Examples taken from the documentation, so that the tests run what the docs show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def readme_route(name: str) -> str:
+    """The YAML example in README.md whose route is `name`, as a routes file."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:] if f"- name: {name}\n" in b)
+    return "routes:\n" + "".join(f"  {line}\n" for line in block.splitlines())
