@@ -116,8 +116,7 @@ def test_an_event_is_found_by_the_first_characters_of_its_id(delivered, capsys) 
 
 
 def test_the_table_says_why_an_action_did_not_run(app_env, deliver, capsys) -> None:
-    from shared.silences import SilenceStore
-
+    from shared.noise.silences import SilenceStore
     from shared.settings import current_settings
 
     app_env(ROUTES, HOOK_URL="http://127.0.0.1:9", SILENCE_TABLE=f"silences{uuid.uuid4().hex[:8]}")
