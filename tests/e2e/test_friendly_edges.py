@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,16 +119,6 @@ routes:
     assert "prod-failures: not matched: data.ExperimentName: 'dev-churn' does not start with 'prod-'" in out
     assert "not for RunStatusChanged events: models" in out
     assert "=> no route takes it: nothing would be sent" in out
-
-
-def test_dead_letter_replay_without_the_container_says_there_are_none(
-    app_env: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    app_env(WEBHOOK_ROUTES, HOOK_URL="https://hooks.example.com/a")
-    monkeypatch.setenv("DEAD_LETTER_CONTAINER", f"none{uuid.uuid4().hex[:12]}")
-    assert replay.main(["--dead-letter"]) == 0
-    err = capsys.readouterr().err
-    assert err.startswith("no dead letters: container none") and "Traceback" not in err
 
 
 def test_a_silence_when_path_no_event_has_is_warned_about(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

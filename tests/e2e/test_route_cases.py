@@ -101,3 +101,13 @@ def test_a_case_file_that_cannot_be_used_says_why(
     status, out = run(tmp_path, "settings: {TEAMS_URL: 'https://t.example.com'}\n" + cases, capsys)
     assert problem in out
     assert status == (1 if "no route named" in problem else 2)
+
+
+def test_the_case_file_shown_in_the_docs_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = (APP_ROOT / "docs" / "explain-preview.md").read_text(encoding="utf-8")
+    (sample,) = [block.split("```", 1)[0] for block in page.split("```yaml\n")[1:] if "# routes.tests.yaml" in block]
+    cases = tmp_path / "routes.tests.yaml"
+    cases.write_text(sample)
+    (tmp_path / "tests").symlink_to(APP_ROOT / "tests")  # event files are relative to the case file
+    status = test_routes.main(["--routes", str(APP_ROOT / "routes.yaml"), str(cases)])
+    assert status == 0, capsys.readouterr().out
