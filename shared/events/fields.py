@@ -50,6 +50,7 @@ MEANING = {
     "SignalName": "the model monitor signal that breached",
     "Monitor": "the model monitor's name",
     "Violations": "the metrics over their thresholds (group, metric_name, metric_value, threshold_value)",
+    "Source": "`v2-model-monitor`: the event was derived from a monitor's failed signal run",
 }
 
 #: the envelope: on every event, read by conditions as `<path>` and by templates as `event.<name>`
