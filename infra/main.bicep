@@ -1,6 +1,8 @@
-// Provisions everything except the Event Grid event subscriptions, which need the function
-// code to exist first (azure-facts §7.2): scripts/postdeploy.* deploys infra/subscriptions.bicep
-// after `azd deploy`. See docs/deploy.md.
+// Provisions the app's own resource group and everything in it, and nothing outside it: `azd
+// down` deletes every resource group this deployment puts a resource into, and the workspace's
+// (or an existing ACS resource's) group must survive that. What the app needs outside its group
+// (system topic, workspace role, event subscriptions, ACS sender role, policy assignments) is
+// deployed by the azd hooks in deploy/hooks.py from infra/hooks/. See docs/deploy.md.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -8,22 +10,55 @@ targetScope = 'subscription'
 @description('azd environment name; seeds the resource names.')
 param environmentName string
 
+// Regions that offer Flex Consumption, as listed by Microsoft's Flex Consumption azd template
+// (Azure-Samples/functions-quickstart-python-http-azd, infra/main.bicep) without its canary
+// region; `az functionapp list-flexconsumption-locations` shows the current list.
 @minLength(1)
-@description('Region of the app, its storage, monitoring and Key Vault.')
+@description('Region of the app, its storage, monitoring and Key Vault (one that offers Flex Consumption).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
 param location string
 
-@description('Resource id of the existing Azure ML workspace whose events drive the app.')
-param mlWorkspaceId string
-
-@description('Name of the workspace\'s existing Event Grid system topic, to reuse it (a workspace can have only one). Empty: create one.')
-param existingSystemTopicName string = ''
-
-@description('Resource group of that existing system topic. Empty: the workspace\'s resource group.')
-param existingSystemTopicResourceGroup string = ''
+@description('Principal id of the workspace\'s system topic identity (set by the preprovision hook), which writes dead letters.')
+param systemTopicPrincipalId string
 
 @description('Resource id of an existing Azure Communication Services resource to send from. Empty: create ACS + Email with an Azure-managed domain.')
 param existingAcsResourceId string = ''
+
+@description('Endpoint of that existing ACS resource (looked up by the preprovision hook).')
+param existingAcsEndpoint string = ''
 
 @description('Sender address on that existing ACS resource\'s linked domain (required with existingAcsResourceId).')
 param existingEmailSender string = ''
@@ -49,9 +84,6 @@ param routesFile string = 'routes.yaml'
 @description('Seconds an invocation may spend on actions before it defers the rest.')
 param invocationBudgetSeconds int = 20
 
-@description('Assign the built-in Azure ML policy definitions, audit only, on the workspace\'s resource group.')
-param assignMlPolicies bool = false
-
 @secure()
 @description('Optional webhook URL for generic alerts (stored in Key Vault).')
 param alertWebhookUrl string = ''
@@ -72,20 +104,7 @@ var serviceName = 'functions' // must match the service in azure.yaml
 var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var deadLetterContainerName = 'deadletter'
-
-// /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices/workspaces/{name}
-var workspaceIdParts = split(mlWorkspaceId, '/')
-var workspaceSubscriptionId = workspaceIdParts[2]
-var workspaceResourceGroup = workspaceIdParts[4]
-var workspaceName = workspaceIdParts[8]
-var systemTopicName = empty(existingSystemTopicName) ? '${abbrs.eventGridSystemTopics}${workspaceName}' : existingSystemTopicName
-var systemTopicResourceGroup = empty(existingSystemTopicResourceGroup) ? workspaceResourceGroup : existingSystemTopicResourceGroup
-
 var createEmail = empty(existingAcsResourceId)
-// The ACS resource the app sends through: the one created here, or the existing one.
-var acsSubscriptionId = createEmail ? subscription().subscriptionId : split(existingAcsResourceId, '/')[2]
-var acsResourceGroup = createEmail ? rg.name : split(existingAcsResourceId, '/')[4]
-var acsName = createEmail ? '${abbrs.communicationCommunicationServices}${resourceToken}' : last(split(existingAcsResourceId, '/'))
 
 // justify: resource groups are not in azure-facts §6.1; 2024-03-01 is the version the azd Functions templates use.
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -131,22 +150,11 @@ module email 'app/email.bicep' = if (createEmail) {
   name: 'email'
   scope: rg
   params: {
-    communicationServiceName: acsName
+    communicationServiceName: '${abbrs.communicationCommunicationServices}${resourceToken}'
     emailServiceName: '${abbrs.communicationEmailServices}${resourceToken}'
     dataLocation: emailDataLocation
     tags: tags
   }
-}
-
-// The sender role goes on whichever ACS resource the app sends through.
-module emailSender 'app/acs-sender-role.bicep' = {
-  name: 'email-sender-role'
-  scope: resourceGroup(acsSubscriptionId, acsResourceGroup)
-  params: {
-    communicationServiceName: acsName
-    appIdentityPrincipalId: identity.outputs.principalId
-  }
-  dependsOn: [rg, email]
 }
 
 module keyVault 'app/keyvault.bicep' = {
@@ -194,7 +202,7 @@ module functionApp 'app/function-app.bicep' = {
     deploymentContainerName: deploymentContainerName
     deadLetterContainerName: deadLetterContainerName
     applicationInsightsConnectionString: monitoring.outputs.connectionString
-    acsEndpoint: emailSender.outputs.endpoint
+    acsEndpoint: createEmail ? email!.outputs.endpoint : existingAcsEndpoint
     emailSender: createEmail ? email!.outputs.senderAddress : existingEmailSender
     routesFile: routesFile
     invocationBudgetSeconds: invocationBudgetSeconds
@@ -204,45 +212,17 @@ module functionApp 'app/function-app.bicep' = {
   dependsOn: [appRbac]
 }
 
-module workspaceAccess 'app/workspace-access.bicep' = {
-  name: 'workspace-access'
-  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroup)
-  params: {
-    workspaceName: workspaceName
-    appIdentityPrincipalId: identity.outputs.principalId
-  }
-}
-
-module systemTopic 'app/system-topic.bicep' = {
-  name: 'system-topic'
-  scope: resourceGroup(workspaceSubscriptionId, systemTopicResourceGroup)
-  params: {
-    name: systemTopicName
-    workspaceId: mlWorkspaceId
-    workspaceLocation: workspaceAccess.outputs.location
-    tags: tags
-  }
-}
-
 module deadLetterRbac 'app/deadletter-rbac.bicep' = {
   name: 'deadletter-rbac'
   scope: rg
   params: {
     storageAccountName: storage.outputs.name
     deadLetterContainerName: storage.outputs.deadLetterContainerName
-    topicIdentityPrincipalId: systemTopic.outputs.principalId
+    topicIdentityPrincipalId: systemTopicPrincipalId
   }
 }
 
-module mlPolicies 'app/ml-policies.bicep' = if (assignMlPolicies) {
-  name: 'ml-policies'
-  scope: resourceGroup(workspaceSubscriptionId, workspaceResourceGroup)
-  params: {
-    workspaceName: workspaceName
-  }
-}
-
-// azd stores these in the environment; scripts/postdeploy.* reads them.
+// azd stores these in the environment; the hooks (deploy/hooks.py) read them.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
@@ -251,7 +231,6 @@ output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
 output AZURE_STORAGE_ACCOUNT_ID string = storage.outputs.id
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output DEAD_LETTER_CONTAINER string = deadLetterContainerName
-output SYSTEM_TOPIC_NAME string = systemTopic.outputs.name
-output SYSTEM_TOPIC_RESOURCE_GROUP string = systemTopicResourceGroup
-output SYSTEM_TOPIC_SUBSCRIPTION_ID string = workspaceSubscriptionId
-output ACS_ENDPOINT string = emailSender.outputs.endpoint
+output APP_PRINCIPAL_ID string = identity.outputs.principalId
+output ACS_RESOURCE_ID string = createEmail ? email!.outputs.communicationServiceId : existingAcsResourceId
+output ACS_ENDPOINT string = createEmail ? email!.outputs.endpoint : existingAcsEndpoint

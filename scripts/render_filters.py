@@ -20,7 +20,7 @@ enabled route that could take events of that function:
   dropped, never trimmed, until the rest fits. Dropping a filter only lets more through.
 
 Output (stdout or --out): ``{"<function>": {"subscribe": true, "includedEventTypes": [...],
-"advancedFilters": [...]}, ...}``, the ``filters`` parameter of infra/subscriptions.bicep.
+"advancedFilters": [...]}, ...}``, the ``filters`` parameter of infra/hooks/subscriptions.bicep.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def load_function_event_types(path: Path = DEFAULT_FUNCTIONS_FILE) -> dict[str, 
 
 
 def subscription_name(function_app_name: str, function_name: str) -> str:
-    """Same rule as infra/subscriptions.bicep: take('<app>-<function with - for _>', 64)."""
+    """Same rule as infra/hooks/subscriptions.bicep: take('<app>-<function with - for _>', 64)."""
     return f"{function_app_name}-{function_name.replace('_', '-')}"[:MAX_SUBSCRIPTION_NAME_LENGTH]
 
 
@@ -195,7 +195,6 @@ def unrouted_event_types(routes: Sequence[RouteLike], function_event_types: Mapp
 
 def _load_routes(routes_file: Path) -> Sequence[RouteLike] | None:
     """The routes as the app parses them, or None (with the problems on stderr) if they do not load."""
-    sys.path.insert(0, str(REPO_ROOT))
     from shared.routing.routes import RoutesError
     from shared.worker import load_routes  # the app's own loader: same parsing
 
@@ -210,34 +209,26 @@ def _load_routes(routes_file: Path) -> Sequence[RouteLike] | None:
         return None
 
 
+def render_file(routes_file: Path, functions_file: Path = DEFAULT_FUNCTIONS_FILE) -> dict[str, dict[str, Any]]:
+    """The filters for a routes file; every function keeps all its types when it is missing or does not load."""
+    function_event_types = load_function_event_types(functions_file)
+    routes = _load_routes(routes_file) if routes_file.is_file() else None
+    if routes is None:
+        print(f"render_filters: no usable {routes_file}; every function keeps all its event types", file=sys.stderr)
+        return {name: {"subscribe": True} for name in function_event_types}
+    for event_type in unrouted_event_types(routes, function_event_types):
+        print(f"render_filters: no function receives {event_type!r} (named by a route)", file=sys.stderr)
+    return render(routes, function_event_types)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--routes", type=Path, default=REPO_ROOT / os.environ.get("ROUTES_FILE", "routes.yaml"))
     parser.add_argument("--functions", type=Path, default=DEFAULT_FUNCTIONS_FILE)
     parser.add_argument("--out", type=Path, help="write the filters JSON here instead of stdout")
-    parser.add_argument(
-        "--unsubscribed-names",
-        metavar="FUNCTION_APP_NAME",
-        help="print instead the subscription names of functions that no enabled route wants, one a line",
-    )
     args = parser.parse_args(argv)
 
-    function_event_types = load_function_event_types(args.functions)
-    routes = _load_routes(args.routes) if args.routes.is_file() else None
-    if routes is not None:
-        for event_type in unrouted_event_types(routes, function_event_types):
-            print(f"render_filters: no function receives {event_type!r} (named by a route)", file=sys.stderr)
-        rendered = render(routes, function_event_types)
-    else:
-        print(f"render_filters: no usable {args.routes}; every function keeps all its event types", file=sys.stderr)
-        rendered = {name: {"subscribe": True} for name in function_event_types}
-
-    if args.unsubscribed_names:
-        for name, entry in rendered.items():
-            if not entry["subscribe"]:
-                print(subscription_name(args.unsubscribed_names, name))
-        return 0
-    text = json.dumps(rendered, indent=2) + "\n"
+    text = json.dumps(render_file(args.routes, args.functions), indent=2) + "\n"
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:

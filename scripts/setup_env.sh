@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Create .venv with the app's packages (and the test tools with --dev) and install Azurite with npm.
-# Idempotent: re-running only installs what changed. Used by quickstart.sh, test.sh and .ci/run.
+# --deploy: the app's packages only, no npm (what the azd hooks need). Idempotent: re-running only
+# installs what changed. Used by quickstart.sh, test.sh, .ci/run and scripts/hook.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 requirements=requirements.txt
 [[ "${1:-}" == "--dev" ]] && requirements=requirements-dev.txt
+deploy_only=false
+[[ "${1:-}" == "--deploy" ]] && deploy_only=true
 
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "Python 3.11 or newer is needed (found: $("$PYTHON" --version 2>&1))." >&2
   exit 1
 fi
-command -v npm >/dev/null || { echo "Node.js and npm are needed for Azurite (the storage emulator)." >&2; exit 1; }
+$deploy_only || command -v npm >/dev/null || { echo "Node.js and npm are needed for Azurite (the storage emulator)." >&2; exit 1; }
 
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
 # `.venv/bin/python scripts/x.py` imports the app's packages (shared, handlers, scripts) from the
@@ -36,7 +39,7 @@ if [[ "$requirements" == requirements-dev.txt ]]; then
     touch "$tools_stamp"
   fi
 fi
-if [[ ! -x node_modules/.bin/azurite || ! -f node_modules/adaptivecards/package.json ]]; then
+if ! $deploy_only && [[ ! -x node_modules/.bin/azurite || ! -f node_modules/adaptivecards/package.json ]]; then
   echo "Installing Azurite and the Adaptive Cards renderer (npm) ..."
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -1,11 +1,14 @@
 """App settings (environment variables / Function app settings), read once per worker.
 
 Secrets (connection strings, signing secrets, webhook URLs) come from settings or Key Vault
-references resolved by the platform; nothing here logs them.
+references resolved by the platform; nothing here logs them. A reference the platform could not
+resolve (the app identity's role not yet propagated, the secret missing) reaches the app as its
+literal `@Microsoft.KeyVault(...)` text: such a setting is treated as unset, with an error naming it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 
 APP_ROOT = Path(__file__).resolve().parent.parent
+KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+
+logger = logging.getLogger(__name__)
+
+
+def unresolved_key_vault_references(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Names of the settings whose value is still a Key Vault reference (the platform did not resolve it)."""
+    return tuple(sorted(n for n, value in environ.items() if value.lstrip().lower().startswith(KEY_VAULT_REFERENCE)))
 
 
 @dataclass(frozen=True)
@@ -30,11 +41,22 @@ class Settings:
     silence_table: str  # ad-hoc silences (scripts/silence.py)
     silence_cache_seconds: float  # how long a worker reuses the silences it read
     enrich_timeout_seconds: float  # the most a route with `enrich: true` waits for details
-    environ: Mapping[str, str]
+    environ: Mapping[str, str]  # without the unresolved Key Vault references
+    unresolved_references: tuple[str, ...] = ()  # settings left out of environ, by name
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
+        unresolved = unresolved_key_vault_references(env)
+        for name in unresolved:
+            # The name only: the reference itself says which vault and secret, not a value, but stays out too.
+            logger.error(
+                "App setting %s is a Key Vault reference that did not resolve; treated as unset. Check the app "
+                "identity's Key Vault Secrets User role and the secret, then refresh the references "
+                "(azd hooks run postprovision) or restart the app.",
+                name,
+            )
+            del env[name]
         routes = Path(env.get("ROUTES_FILE") or "routes.yaml")
         return cls(
             routes_file=routes if routes.is_absolute() else APP_ROOT / routes,
@@ -51,6 +73,7 @@ class Settings:
             silence_cache_seconds=float(env.get("SILENCE_CACHE_SECONDS") or 15),
             enrich_timeout_seconds=float(env.get("ENRICH_TIMEOUT_SECONDS") or 5),
             environ=env,
+            unresolved_references=unresolved,
         )
 
 

@@ -47,7 +47,7 @@ ACTIVE_STATUSES = frozenset(
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # azure.ai.ml logs a warning per "experimental" schema class it touches while loading a job: noise.
 logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
-ROLE_HINT = "the app's identity needs the AzureML Data Scientist role on workspace {workspace} (README: Pipelines)"
+ROLE_HINT = "the app's identity needs the AzureML Data Scientist role on workspace {workspace} (docs/pipelines.md)"
 
 
 class JobExists(Exception):

@@ -25,7 +25,7 @@ POLL_INTERVAL_SECONDS = 1.0
 POLL_RESERVE_SECONDS = 0.5
 HOW_TO_GRANT = (
     "the app's identity needs a role on the Communication Services resource "
-    "(Contributor, or a custom role with the email send permissions; see the README, Notifications)"
+    "(Contributor, or a custom role with the email send permissions; see docs/actions.md, Email)"
 )
 
 

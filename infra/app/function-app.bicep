@@ -70,6 +70,7 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
   //checkov:skip=CKV_AZURE_212: Flex Consumption scales to zero by design; Event Grid retries (up to 24 h) cover a cold or failed instance
   //checkov:skip=CKV_AZURE_213: the app has no HTTP endpoint to probe (Event Grid triggers only); failures surface as Event Grid retries and dead letters
   //checkov:skip=CKV_AZURE_222: Event Grid push delivery needs a public endpoint (azure-facts §7.17)
+  //checkov:skip=CKV_AZURE_78: Flex Consumption apps have no FTP endpoint, and ftpsState on FC1 makes some regions reject the site (ARM error 51021)
   name: appName
   location: location
   tags: union(tags, { 'azd-service-name': serviceName }) // azd deploy finds the app by this tag
@@ -84,8 +85,9 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
     // Key Vault references resolve with this identity (the app has no system-assigned one).
     keyVaultReferenceIdentity: identityId
     siteConfig: {
+      // No ftpsState (or other keys Flex does not take): some regions reject the whole site with
+      // it on FC1, and Flex apps have no FTP endpoint anyway.
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [for setting in items(union(appSettings, keyVaultReferenceSettings)): {
         name: setting.key

@@ -2,7 +2,7 @@
 
 Deliveries run on as many threads as the Python worker gives synchronous functions by default
 (min(32, cores + 4)). Asserts none lost and none doubled; prints throughput and latency (the figures
-in the README's Reliability section come from this test).
+in docs/operations.md (Reliability) come from this test).
 """
 
 from __future__ import annotations

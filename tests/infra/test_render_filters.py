@@ -226,17 +226,6 @@ def test_cli_without_routes_file_subscribes_everything(tmp_path: Path, capsys: p
     assert rendered == {name: {"subscribe": True} for name in FUNCTIONS}
 
 
-def test_cli_lists_subscriptions_to_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    routes_file = tmp_path / "routes.yaml"
-    routes_file.write_text("routes:\n  - name: runs\n    events: [RunStatusChanged]\n    actions: [log]\n")
-    assert render_filters.main(["--routes", str(routes_file), "--unsubscribed-names", "func-x"]) == 0
-    assert capsys.readouterr().out.split() == [
-        "func-x-model-registered",
-        "func-x-model-deployed",
-        "func-x-drift-detected",
-    ]
-
-
 def test_cli_routes_that_do_not_load_mean_no_filtering(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     routes_file = tmp_path / "routes.yaml"
     routes_file.write_text("routes:\n  - name: bad\n    events: [NoSuchEvent]\n    actions: [log]\n")

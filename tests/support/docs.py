@@ -8,7 +8,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def readme_route(name: str) -> str:
-    """The YAML example in README.md whose route is `name`, as a routes file."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = next(b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:] if f"- name: {name}\n" in b)
+    """The YAML example in README.md or a page under docs/ whose route is `name`, as a routes file."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    text = "".join(page.read_text(encoding="utf-8") for page in pages)
+    block = next(b.split("```", 1)[0] for b in text.split("```yaml\n")[1:] if f"- name: {name}\n" in b)
     return "routes:\n" + "".join(f"  {line}\n" for line in block.splitlines())

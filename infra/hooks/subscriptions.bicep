@@ -1,10 +1,10 @@
 // One Event Grid subscription per Event Grid-triggered function, on the workspace's system
-// topic. Deployed by scripts/postdeploy.* into the topic's resource group *after* the code is
-// published (an AzureFunction destination must already exist, azure-facts §7.2). Incremental
-// and idempotent: re-running updates the same subscriptions in place.
+// topic. Deployed by the postdeploy hook (deploy/hooks.py) into the topic's resource group
+// *after* the code is published (an AzureFunction destination must already exist, azure-facts
+// §7.2). Incremental and idempotent: re-running updates the same subscriptions in place.
 targetScope = 'resourceGroup'
 
-@description('Name of the workspace\'s system topic (main.bicep output SYSTEM_TOPIC_NAME).')
+@description('Name of the workspace\'s system topic (set by the preprovision hook).')
 param systemTopicName string
 
 @description('Resource id of the function app (main.bicep output AZURE_FUNCTION_APP_ID).')
@@ -30,7 +30,7 @@ param filters object = {}
 
 // The single source of truth for which function takes which event types (shared with the app).
 // Keys starting with "_" are comments.
-var functionEventTypes = loadJsonContent('../shared/functions.json')
+var functionEventTypes = loadJsonContent('../../shared/functions.json')
 
 // Subscription names are per topic, and several app environments can share a workspace's
 // one topic: prefix with the app name.
@@ -63,7 +63,7 @@ resource functionSubscriptions 'Microsoft.EventGrid/systemTopics/eventSubscripti
       eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
     }
     deadLetterWithResourceIdentity: {
-      identity: { type: 'SystemAssigned' } // the topic's identity; granted on the container by main.bicep
+      identity: { type: 'SystemAssigned' } // the topic's identity; granted on the container by main.bicep (deadletter-rbac)
       deadLetterDestination: {
         endpointType: 'StorageBlob'
         properties: {

@@ -1,9 +1,12 @@
-// Optional (assignMlPolicies): the built-in Azure Policy definitions for Azure Machine Learning a
+// Optional (azd env set ASSIGN_ML_POLICIES true; deployed by the postprovision hook into the
+// workspace's resource group, never by main.bicep): the built-in Azure Policy definitions for Azure Machine Learning a
 // platform team usually starts with (azure-facts §6.6), assigned on the workspace's resource
 // group with enforcementMode DoNotEnforce. Nothing is denied or modified; the compliance blade
 // reports the workspace (and its computes) against each one. Only Audit/AuditIfNotExists
 // definitions are listed, and none takes a required parameter, so their defaults apply.
 param workspaceName string
+@description('azd environment: assignment names are per environment, so teardown removes only its own.')
+param environmentName string
 
 var auditDefinitions = [
   { id: '438c38d2-3772-465a-a9cc-7a6666a275ce', name: 'aml-no-public-network' }
@@ -19,9 +22,9 @@ var auditDefinitions = [
 
 // justify: policy assignments are not in azure-facts §6.1; 2024-04-01 is a GA version that has enforcementMode.
 resource auditAssignments 'Microsoft.Authorization/policyAssignments@2024-04-01' = [for definition in auditDefinitions: {
-  name: take('${definition.name}-${uniqueString(resourceGroup().id, workspaceName)}', 64)
+  name: take('${definition.name}-${uniqueString(resourceGroup().id, workspaceName, environmentName)}', 64)
   properties: {
-    displayName: 'AML audit (${workspaceName}): ${definition.name}'
+    displayName: 'AML audit (${workspaceName}, ${environmentName}): ${definition.name}'
     policyDefinitionId: tenantResourceId('Microsoft.Authorization/policyDefinitions', definition.id)
     enforcementMode: 'DoNotEnforce'
   }

@@ -1,6 +1,6 @@
-// Runs in the workspace's resource group: reads the workspace's region (for the system topic)
-// and lets the app identity submit pipeline jobs, invoke batch endpoints and trigger schedules
-// on this one workspace (AzureML Data Scientist, azure-facts §6.4).
+// Lets the app identity submit pipeline jobs, invoke batch endpoints and trigger schedules on this
+// one workspace (AzureML Data Scientist, azure-facts §6.4). Deployed by the postprovision hook
+// into the workspace's resource group, never by main.bicep (`azd down` would delete that group).
 param workspaceName string
 param appIdentityPrincipalId string
 
@@ -19,5 +19,3 @@ resource appRunsPipelines 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalType: 'ServicePrincipal'
   }
 }
-
-output location string = workspace.location

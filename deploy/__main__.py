@@ -1,0 +1,49 @@
+"""python -m deploy {preprovision,postprovision,postdeploy,teardown} [--dry-run] [--yes]
+
+Never a traceback for a problem the user can fix: a missing package in the .venv, a missing
+setting, a failed az call each end with one clear message and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deploy", description="azd hooks for aml-event-actions (docs/deploy.md)")
+    parser.add_argument("hook", choices=["preprovision", "postprovision", "postdeploy", "teardown"])
+    parser.add_argument("--dry-run", action="store_true", help="read Azure, change nothing: print the az commands")
+    parser.add_argument("--yes", action="store_true", help="teardown: do not ask before removing")
+    args = parser.parse_args(argv)
+    prefix = f"{args.hook}:"
+    try:
+        from deploy import hooks
+        from deploy.azcli import Cli, DeployError
+
+        cli = Cli(dry_run=args.dry_run)
+        try:
+            env = hooks.Env(cli)
+            if args.hook == "teardown":
+                hooks.teardown(cli, env, assume_yes=args.yes)
+            else:
+                hooks.HOOKS[args.hook](cli, env)
+        except DeployError as error:
+            print(f"{prefix} {error}", file=sys.stderr)
+            return 1
+    except ModuleNotFoundError as error:
+        print(
+            f"{prefix} the Python package {error.name!r} is missing from {sys.prefix}. "
+            "Install the app's packages: scripts/setup_env.sh --deploy (Windows: see docs/deploy.md).",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prefix} interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

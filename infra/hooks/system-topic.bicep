@@ -1,0 +1,37 @@
+// The Event Grid system topic of the Azure ML workspace. Deployed by the preprovision hook
+// (deploy/hooks.py) into the topic's resource group, never by main.bicep: `azd down` deletes
+// every resource group main.bicep deploys into. A workspace can have only one system topic
+// (azure-facts §7.1): the hook finds an existing one and passes its name, location, tags (ours
+// merged into the owner's) and identities, so this PUT adopts it without replacing anything but
+// turning on the system-assigned identity that dead-lettering uses.
+@description('Topic name: the existing topic\'s, or evgt-<workspace> for a new one.')
+param name string
+
+@description('The existing topic\'s region, or the workspace\'s (a regional source).')
+param location string
+
+@description('Resource id of the workspace (the topic\'s source; it cannot change on an existing topic).')
+param workspaceId string
+
+@description('The existing topic\'s tags with this environment\'s tag added (merged by the hook, never replaced).')
+param tags object
+
+@description('SystemAssigned, plus any user-assigned identities an adopted topic already has.')
+param identity object = { type: 'SystemAssigned' }
+
+@description('True when the topic existed before this environment: teardown then leaves it.')
+param adopted bool
+
+resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
+  name: name
+  location: location
+  tags: tags
+  identity: identity
+  properties: {
+    source: workspaceId
+    topicType: 'Microsoft.MachineLearningServices.Workspaces'
+  }
+}
+
+output principalId string = topic.identity.principalId
+output adopted bool = adopted
