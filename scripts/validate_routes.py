@@ -53,9 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         table = load_routes(path, environ)
     except RoutesError as error:
-        print(f"{len(error.problems)} problem(s) in {path} (settings: {source}):", file=sys.stderr)
+        print(f"{len(error.problems)} problem(s) in {path}:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
+        if any("is not set" in problem for problem in error.problems):
+            print(f"  (settings read: {source})", file=sys.stderr)
         return 1
     # Checks too slow for a worker's cold start (e.g. a pipeline YAML through azure.ai.ml's load_job).
     problems, notes = Problems(str(path)), Problems(str(path))
