@@ -181,13 +181,14 @@ class Lab:
 
 def app_engine(settings: dict[str, str], *, dry_run: bool = False) -> Any:
     """The engine a worker builds from these app settings (dry run: no ledger), for in-process benchmarks."""
+    from shared.ledger.memory import MemoryLedger
     from shared.ledger.table import TableLedger
     from shared.pipeline.engine import Engine
     from shared.settings import Settings
     from shared.worker import routes_for
 
     app = Settings.from_environ({**os.environ, **settings})
-    ledger = None if dry_run else TableLedger(app)
+    ledger = MemoryLedger() if dry_run else TableLedger(app)
     return Engine(app, lambda: routes_for(app.routes_file, app.environ), ledger, dry_run=dry_run)
 
 

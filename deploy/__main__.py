@@ -7,6 +7,7 @@ setting, a failed az call each end with one clear message and exit status 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prefix} interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # the hook's boundary: one line for azd's log, the traceback only on request
+        if os.environ.get("DEPLOY_DEBUG"):
+            raise
+        print(f"{prefix} unexpected {type(error).__name__}: {error} (DEPLOY_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -123,17 +123,19 @@ def setting(env: Env, key: str, default: int) -> float:
 
 def deploy_group(
     cli: Cli,
+    env: Env,
+    purpose: str,
     *,
     scope: ResourceId,
-    name: str,
-    template: str,
     parameters: Mapping[str, Any],
     retry_on: tuple[str, ...] = (),
     attempts: int = 1,
     delay: float = 0,
 ) -> dict[str, Any]:
-    """`az deployment group create` into the resource group of ``scope``; returns its outputs as plain values."""
-    cli.say(f"deploying infra/hooks/{template} to {scope.resource_group} as {name}")
+    """`az deployment group create` of infra/hooks/<purpose>.bicep into the resource group of ``scope``,
+    named for the environment and purpose (teardown finds it by that name); returns its outputs."""
+    name = deployment_name(env.name, purpose)
+    cli.say(f"deploying infra/hooks/{purpose}.bicep to {scope.resource_group} as {name}")
     with parameters_file(parameters) as path:
         if cli.dry_run:
             cli.say(f"  parameters: {json.dumps(dict(parameters), sort_keys=True)}")
@@ -142,7 +144,7 @@ def deploy_group(
             "--subscription", scope.subscription,
             "--resource-group", scope.resource_group,
             "--name", name,
-            "--template-file", str(TEMPLATES / template),
+            "--template-file", str(TEMPLATES / f"{purpose}.bicep"),
             "--parameters", f"@{path}",
         )  # fmt: skip
         result = cli.az_retrying(*args, transient=retry_on, attempts=attempts, delay=delay)
@@ -213,11 +215,13 @@ def preprovision(cli: Cli, env: Env) -> None:
         env.need("EXISTING_EMAIL_SENDER", "with EXISTING_ACS_RESOURCE_ID, give the sender address (docs/deploy.md)")
 
     try:
-        found = cli.az("resource", "show", "--ids", workspace.value)
+        found = cli.az("resource", "show", "--ids", workspace.value) or {}
     except AzError as error:
         message = f"cannot read the workspace {workspace.value} (wrong id, or no access):\n{error.stderr.strip()}"
         raise DeployError(message) from None
-    workspace_location = found["location"]
+    workspace_location = found.get("location")
+    if not workspace_location:
+        raise DeployError(f"Azure returned no location for the workspace {workspace.value}")
 
     ensure_event_grid_registered(cli, [app_subscription, workspace.subscription])
     purge_deleted_key_vault(cli, env, app_subscription)
@@ -225,9 +229,10 @@ def preprovision(cli: Cli, env: Env) -> None:
     existing = find_system_topic(cli, workspace)
     tag = env_tag(environment)
     if existing is None:
+        name = f"evgt-{workspace.name}".replace("_", "-")[:128]  # topic names: letters, digits, hyphens
         topic = ResourceId.parse(
             f"/subscriptions/{workspace.subscription}/resourceGroups/{workspace.resource_group}"
-            f"/providers/Microsoft.EventGrid/systemTopics/evgt-{workspace.name}"[:1024],
+            f"/providers/Microsoft.EventGrid/systemTopics/{name}",
             "system topic",
         )
         tags, location, adopted = {tag: "created"}, workspace_location, False
@@ -242,9 +247,9 @@ def preprovision(cli: Cli, env: Env) -> None:
 
     outputs = deploy_group(
         cli,
+        env,
+        "system-topic",
         scope=topic,
-        name=deployment_name(environment, "system-topic"),
-        template="system-topic.bicep",
         parameters={
             "name": topic.name,
             "location": location,
@@ -304,9 +309,9 @@ def postprovision(cli: Cli, env: Env) -> None:
 
     deploy_group(
         cli,
+        env,
+        "workspace-access",
         scope=workspace,
-        name=deployment_name(environment, "workspace-access"),
-        template="workspace-access.bicep",
         parameters={"workspaceName": workspace.name, "appIdentityPrincipalId": principal},
         retry_on=ROLE_NOT_REPLICATED,
         attempts=attempts,
@@ -317,18 +322,12 @@ def postprovision(cli: Cli, env: Env) -> None:
     if acs is not None:
         # The custom role and its assignment are two deployments: a new role definition can take a
         # while to replicate, and the assignment is retried until it does.
-        role = deploy_group(
-            cli,
-            scope=acs,
-            name=deployment_name(environment, "acs-sender-role"),
-            template="acs-sender-role.bicep",
-            parameters={},
-        )
+        role = deploy_group(cli, env, "acs-sender-role", scope=acs, parameters={})
         deploy_group(
             cli,
+            env,
+            "acs-sender-assignment",
             scope=acs,
-            name=deployment_name(environment, "acs-sender-assignment"),
-            template="acs-sender-assignment.bicep",
             parameters={
                 "communicationServiceName": acs.name,
                 "roleDefinitionId": role.get("roleDefinitionId") or "dry-run",
@@ -342,9 +341,9 @@ def postprovision(cli: Cli, env: Env) -> None:
     if env.flag("ASSIGN_ML_POLICIES"):
         deploy_group(
             cli,
+            env,
+            "ml-policies",
             scope=workspace,
-            name=deployment_name(environment, "ml-policies"),
-            template="ml-policies.bicep",
             parameters={"workspaceName": workspace.name, "environmentName": environment},
         )
 
@@ -368,7 +367,6 @@ def _destination(subscription: Mapping[str, Any]) -> str:
 def postdeploy(cli: Cli, env: Env) -> None:
     from scripts import render_filters  # imports the app's route loader (PyYAML, Jinja2): the .venv's
 
-    environment = env.name
     topic = env.topic()
     app_id = env.need("AZURE_FUNCTION_APP_ID", "run azd provision first")
     app_name = env.need("AZURE_FUNCTION_APP_NAME", "run azd provision first")
@@ -378,9 +376,9 @@ def postdeploy(cli: Cli, env: Env) -> None:
 
     deploy_group(
         cli,
+        env,
+        "eventgrid-subscriptions",
         scope=topic,
-        name=deployment_name(environment, "eventgrid-subscriptions"),
-        template="subscriptions.bicep",
         parameters={
             "systemTopicName": topic.name,
             "functionAppId": app_id,

@@ -1,10 +1,10 @@
 """Event Grid dead letters in the storage account: read them, tell why they died, mark them replayed.
 
-Event Grid writes an event it gave up on to a blob in the dead-letter container (../shared/reference
-azure-facts §2.6): the original event plus `deadLetterReason`, `deliveryAttempts`,
-`lastDeliveryOutcome`, `publishTime` and `lastDeliveryAttemptTime` (lower case in CloudEvents). A
-blob holds one event or an array. `scripts/replay.py --dead-letter` replays them through the
-functions; a blob is marked replayed (blob metadata) only when nothing in it is left to do.
+Event Grid writes an event it gave up on to a blob in the dead-letter container: the original event
+plus `deadLetterReason`, `deliveryAttempts`, `lastDeliveryOutcome`, `publishTime` and
+`lastDeliveryAttemptTime` (lower case in CloudEvents). A blob holds one event or an array.
+`scripts/replay.py --dead-letter` replays them through the functions; a blob is marked replayed
+(blob metadata) only when nothing in it is left to do.
 """
 
 from __future__ import annotations

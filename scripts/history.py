@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from scripts.cli import duration_argument
-from shared.ledger.records import FAILED, RUNNING, Ledger, LedgerRecord, LedgerUnavailable, RejectedRecord
+from shared.ledger.base import Ledger
+from shared.ledger.records import FAILED, RUNNING, LedgerRecord, LedgerUnavailable, RejectedRecord
 from shared.platform.clock import now
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,7 +192,6 @@ def resend_main(argv: list[str]) -> int:
 
     try:
         engine = current_engine()
-        assert engine.ledger is not None
         candidates = [record for record in _records_of(engine.ledger, args.event) if not record.tag]
         chosen = [record for record in candidates if _chosen(record, args.route, args.action)]
         if len(chosen) != 1:

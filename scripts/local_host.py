@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +21,43 @@ def event_files(paths: Iterable[str]) -> Iterator[Path]:
             yield path
 
 
-def binding_for(item: Any) -> Any:
-    """The object the Functions host hands an Event Grid function for one JSON event."""
-    import azure.functions as func
+class WorkerRefused(Exception):
+    """The Functions worker's own converter refused the event, before any app code ran. In Azure the
+    invocation fails: Event Grid retries it, then dead-letters it. Nothing of the app records it."""
 
-    def when(value: Any) -> Any:
-        try:
-            return datetime.fromisoformat(value) if isinstance(value, str) else value
-        except ValueError:
-            return value  # left for the event parser to reject, naming the field
+    def __init__(self, item: dict[str, Any], error: Exception) -> None:
+        name = "time" if "specversion" in item else "eventTime"
+        value = item.get(name)
+        super().__init__(
+            f"{name} {value!r:.60}: the Functions worker cannot decode it ({type(error).__name__} in azure-functions'"
+            " EventGridEventInConverter), so the invocation fails before the app runs and nothing is recorded;"
+            " Event Grid retries it, then dead-letters it"
+        )
+        self.event_id = item.get("id") if isinstance(item.get("id"), str) else None
+        written = item.get("type") if "specversion" in item else item.get("eventType")
+        self.event_type = written if isinstance(written, str) else None
 
-    if "specversion" in item:
-        extensions = {
-            k: v for k, v in item.items() if k not in ("id", "source", "type", "specversion", "data", "time", "subject")
-        }
-        return func.CloudEvent(
-            id=item.get("id"), source=item.get("source"), type=item.get("type"), specversion=item["specversion"],
-            data=item.get("data"), time=when(item.get("time")), subject=item.get("subject"), **extensions,
-        )  # fmt: skip
-    return func.EventGridEvent(
-        id=item.get("id"), data=item.get("data"), topic=item.get("topic"), subject=item.get("subject"),
-        event_type=item.get("eventType"), event_time=when(item.get("eventTime")), data_version=item.get("dataVersion"),
-    )  # fmt: skip
+
+def binding_for(item: dict[str, Any]) -> Any:
+    """The object the Python worker hands an Event Grid function for one JSON event: built by
+    azure-functions' own converter for the `eventGridTrigger` binding, from the JSON the host sends.
+    Raises WorkerRefused where the worker's converter raises (an `eventTime` it cannot parse)."""
+    from azure.functions.eventgrid import EventGridEventInConverter
+    from azure.functions.meta import Datum
+
+    try:
+        return EventGridEventInConverter.decode(Datum(json.dumps(item), "json"), trigger_metadata={})
+    except Exception as error:  # whatever the converter raises fails the invocation in Azure
+        raise WorkerRefused(item, error) from error
+
+
+def timer_request(*, past_due: bool = False) -> Any:
+    """The `TimerRequest` the worker builds for a timer function, with azure-functions' own converter."""
+    from azure.functions.meta import Datum
+    from azure.functions.timer import TimerRequestConverter
+
+    info = {"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None, "IsPastDue": past_due}
+    return TimerRequestConverter.decode(Datum(json.dumps(info), "json"), trigger_metadata={})
 
 
 def function_for(item: Any) -> str | None:
@@ -55,10 +70,14 @@ def function_for(item: Any) -> str | None:
     return FUNCTION_FOR_EVENT_TYPE.get(event_type) if event_type else None
 
 
-def replay_payload(body: bytes, functions: dict[str, Callable[[Any], None]], origin: str) -> None:
-    """Hand every event in one delivery body to its function; reports go to the engine's observers."""
+def replay_payload(
+    body: bytes, functions: dict[str, Callable[[Any], None]], origin: str, concurrency: int = 1
+) -> None:
+    """Hand every event in one delivery body to its function; reports go to the engine's observers.
+    With `concurrency` above 1, events are delivered that many at a time, as the worker's thread pool
+    runs sync functions."""
     from shared.events.model import EventRejected
-    from shared.worker import DeliveryFailed, current_engine
+    from shared.worker import current_engine
 
     try:
         decoded = json.loads(body.decode("utf-8"))
@@ -67,24 +86,40 @@ def replay_payload(body: bytes, functions: dict[str, Callable[[Any], None]], ori
             "replay", EventRejected("", f"{origin} is not JSON: {error}"), body.decode("utf-8", "replace")
         )
         return
-    for item in decoded if isinstance(decoded, list) else [decoded]:
-        function = function_for(item)
-        if function is None:
-            written = (item.get("type") or item.get("eventType")) if isinstance(item, dict) else None
-            reason = (
-                f"{written!r} is not an Azure ML event type any function takes"
-                if written
-                else f"missing: an event must be a JSON object with eventType (or type), got {type(item).__name__}"
-            )
-            event_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-            current_engine().reject("replay", EventRejected("eventType", reason, event_id), item)
-            continue
-        try:
-            functions[function](binding_for(item))
-        except DeliveryFailed as error:
-            if error.__cause__ is not None:  # storage down or routes broken: nothing was reported
-                raise
-            # otherwise each failed action has been reported; Event Grid would redeliver
+    items = decoded if isinstance(decoded, list) else [decoded]
+    if concurrency <= 1:
+        for item in items:
+            deliver(item, functions)
+        return
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="worker") as pool:
+        futures = [pool.submit(deliver, item, functions) for item in items]
+    for future in futures:
+        future.result()  # the first storage outage, after every delivery has had its turn
+
+
+def deliver(item: Any, functions: dict[str, Callable[[Any], None]]) -> None:
+    """One JSON event to its function, as the host and the worker would hand it over."""
+    from shared.events.model import EventRejected
+    from shared.events.parse import envelope_problem
+    from shared.pipeline.reports import ActionReport, observed
+    from shared.worker import DeliveryFailed, current_engine
+
+    function = function_for(item)
+    if function is None:
+        event_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+        current_engine().reject("replay", EventRejected("", envelope_problem(item), event_id), item)
+        return
+    try:
+        binding = binding_for(item)
+    except WorkerRefused as refused:
+        observed(ActionReport(refused.event_id, refused.event_type, function, None, None, "failed", str(refused)))
+        return
+    try:
+        functions[function](binding)
+    except DeliveryFailed as error:
+        if error.__cause__ is not None:  # storage down or routes broken: nothing was reported
+            raise
+        # otherwise each failed action has been reported; Event Grid would redeliver
 
 
 @functools.cache

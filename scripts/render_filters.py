@@ -20,7 +20,7 @@ enabled route that could take events of that function:
   dropped, never trimmed, until the rest fits. Dropping a filter only lets more through.
 
 Output (stdout or --out): ``{"<function>": {"subscribe": true, "includedEventTypes": [...],
-"advancedFilters": [...]}, ...}``, the ``filters`` parameter of infra/hooks/subscriptions.bicep.
+"advancedFilters": [...]}, ...}``, the ``filters`` parameter of infra/hooks/eventgrid-subscriptions.bicep.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def load_function_event_types(path: Path = DEFAULT_FUNCTIONS_FILE) -> dict[str, 
 
 
 def subscription_name(function_app_name: str, function_name: str) -> str:
-    """Same rule as infra/hooks/subscriptions.bicep: take('<app>-<function with - for _>', 64)."""
+    """Same rule as infra/hooks/eventgrid-subscriptions.bicep: take('<app>-<function with - for _>', 64)."""
     return f"{function_app_name}-{function_name.replace('_', '-')}"[:MAX_SUBSCRIPTION_NAME_LENGTH]
 
 

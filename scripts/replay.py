@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from shared import worker
+    from shared.ledger.memory import MemoryLedger
     from shared.pipeline.engine import Engine
     from shared.pipeline.reports import observe
     from shared.platform.storage import StorageNotConfigured
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.dry_run:
         worker.use_engine(
-            Engine(settings, lambda: routes_for(settings.routes_file, settings.environ), None, dry_run=True)
+            Engine(settings, lambda: routes_for(settings.routes_file, settings.environ), MemoryLedger(), dry_run=True)
         )
     else:
         worker.use_engine(None)

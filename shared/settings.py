@@ -1,4 +1,6 @@
-"""App settings (environment variables / Function app settings), read once per worker.
+"""App settings (environment variables / Function app settings), read once per worker: every setting
+the app reads is a typed field here. `environ` keeps the whole environment for what routes.yaml names
+itself (`${SETTING}` substitution), which no fixed list can hold.
 
 Secrets (connection strings, signing secrets, webhook URLs) come from settings or Key Vault
 references resolved by the platform; nothing here logs them. A reference the platform could not
@@ -18,7 +20,7 @@ from pathlib import Path
 APP_ROOT = Path(__file__).resolve().parent.parent
 KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("aml_events.settings")
 
 
 def unresolved_key_vault_references(environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -41,6 +43,19 @@ class Settings:
     silence_table: str  # ad-hoc silences (scripts/silence.py)
     silence_cache_seconds: float  # how long a worker reuses the silences it read
     enrich_timeout_seconds: float  # the most a route with `enrich: true` waits for details
+    # Storage as the Functions host reads `<storage_connection>`: a connection string, or (managed identity)
+    # `__tableServiceUri` / `__blobServiceUri` / `__accountName` and `__clientId`.
+    storage_connection_string: str
+    table_service_uri: str
+    blob_service_uri: str
+    storage_account_name: str
+    storage_client_id: str
+    client_id: str  # AZURE_CLIENT_ID: the app's user-assigned managed identity; "": the system-assigned one
+    acs_endpoint: str  # email through Azure Communication Services (handlers/email/acs.py)
+    acs_connection_string: str
+    acs_access_key: str
+    email_sender: str
+    email_outbox: Path  # .eml files when ACS is not configured
     environ: Mapping[str, str]  # without the unresolved Key Vault references
     unresolved_references: tuple[str, ...] = ()  # settings left out of environ, by name
 
@@ -58,9 +73,11 @@ class Settings:
             )
             del env[name]
         routes = Path(env.get("ROUTES_FILE") or "routes.yaml")
+        outbox = Path(env.get("EMAIL_OUTBOX") or "outbox")
+        storage = env.get("LEDGER_CONNECTION") or "AzureWebJobsStorage"
         return cls(
             routes_file=routes if routes.is_absolute() else APP_ROOT / routes,
-            storage_connection=env.get("LEDGER_CONNECTION") or "AzureWebJobsStorage",
+            storage_connection=storage,
             ledger_table=env.get("LEDGER_TABLE") or "actionledger",
             rejected_table=env.get("REJECTED_TABLE") or "rejectedevents",
             guardrail_table=env.get("GUARDRAIL_TABLE") or "actionguardrails",
@@ -72,6 +89,17 @@ class Settings:
             silence_table=env.get("SILENCE_TABLE") or "silences",
             silence_cache_seconds=float(env.get("SILENCE_CACHE_SECONDS") or 15),
             enrich_timeout_seconds=float(env.get("ENRICH_TIMEOUT_SECONDS") or 5),
+            storage_connection_string=env.get(storage) or "",
+            table_service_uri=env.get(f"{storage}__tableServiceUri") or "",
+            blob_service_uri=env.get(f"{storage}__blobServiceUri") or "",
+            storage_account_name=env.get(f"{storage}__accountName") or "",
+            storage_client_id=env.get(f"{storage}__clientId") or "",
+            client_id=(env.get("AZURE_CLIENT_ID") or "").strip(),
+            acs_endpoint=(env.get("ACS_ENDPOINT") or "").strip(),
+            acs_connection_string=(env.get("ACS_CONNECTION_STRING") or "").strip(),
+            acs_access_key=(env.get("ACS_ACCESS_KEY") or "").strip(),
+            email_sender=(env.get("EMAIL_SENDER") or "").strip(),
+            email_outbox=outbox if outbox.is_absolute() else APP_ROOT / outbox,
             environ=env,
             unresolved_references=unresolved,
         )

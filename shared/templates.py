@@ -50,6 +50,16 @@ class CaseInsensitive(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         missing = object()
         value = get_ci(self._data, key, missing)
+        # Keys may hold dots themselves (Azure ML's own tags: `azureml.pipelineid`): the keys under the
+        # prefix `azureml.` form a level of their own, so `tags.azureml.pipelineid` reaches them too.
+        prefix = f"{key}.".casefold() if isinstance(key, str) else ""
+        dotted = {
+            name[len(prefix) :]: item
+            for name, item in self._data.items()
+            if prefix and isinstance(name, str) and name.casefold().startswith(prefix)
+        }
+        if dotted and (value is missing or isinstance(value, Mapping)):
+            value = {**dotted, **(value if value is not missing else {})}
         if value is missing:
             raise KeyError(key)
         return CaseInsensitive(value) if isinstance(value, Mapping) else value

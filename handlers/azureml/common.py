@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from handlers.azureml.guardrails import Guardrails
+from handlers.common.http import RETRYABLE_STATUS
 from shared.actions import (
     Action,
     ActionContext,
@@ -34,6 +35,7 @@ from shared.actions import (
 )
 from shared.events.workspace import Workspace
 from shared.noise.counters import Reservation, store_for
+from shared.platform.errors import first_line
 from shared.problems import Problems
 from shared.settings import Settings
 from shared.templates import TemplateProblem, render, template_context
@@ -44,7 +46,6 @@ ROUTE_TAG, EVENT_TAG, LEDGER_TAG = "aml_events.route", "aml_events.event_id", "a
 ACTIVE_STATUSES = frozenset(
     {"NotStarted", "Starting", "Provisioning", "Preparing", "Queued", "Running", "Finalizing", "CancelRequested"}
 )
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # azure.ai.ml logs a warning per "experimental" schema class it touches while loading a job: noise.
 logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
 ROLE_HINT = "the app's identity needs the AzureML Data Scientist role on workspace {workspace} (docs/pipelines.md)"
@@ -123,7 +124,7 @@ def ml_client(workspace: Workspace, settings: Settings) -> Any:
 def _default_credential(settings: Settings) -> Any:
     from shared.platform.identity import app_credential
 
-    return app_credential(settings.environ.get("AZURE_CLIENT_ID"))
+    return app_credential(settings.client_id or None)
 
 
 # ---- names, links, errors ------------------------------------------------------------------------------
@@ -179,10 +180,6 @@ def azure_call(what: str, workspace: Workspace) -> Iterator[None]:
 def _hint(workspace: Workspace) -> str:
     return ROLE_HINT.format(workspace=workspace.name)
 
-
-def first_line(error: Exception) -> str:
-    text = str(getattr(error, "message", None) or error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def parse_workspace(spec: Any, problems: Problems, line: int, kind: str) -> Workspace | None:

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import ssl
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from handlers.azureml.common import current_connection, first_line, ml_client, workspace_credential
+from handlers.azureml.common import current_connection, ml_client, workspace_credential
 from shared.events.enrichment import Enrichment, duration_text
 from shared.events.model import AmlEvent
 from shared.events.workspace import Workspace
+from shared.platform.clock import parse_utc
+from shared.platform.errors import first_line
 from shared.settings import Settings, current_settings
 
 ARM_RESOURCE = "https://management.azure.com/"
@@ -80,7 +82,7 @@ def run_details(workspace: Workspace, run_id: str, settings: Settings) -> dict[s
     mlflow = _get(f"metrics of run {run_id}", f"{host}/mlflow/v1.0{path}/api/2.0/mlflow/runs/get", settings,
                   params={"run_id": run_id})  # fmt: skip
     data = (mlflow.get("run") or {}).get("data") or {}
-    start, end = _utc(history.get("startTimeUtc")), _utc(history.get("endTimeUtc"))
+    start, end = parse_utc(history.get("startTimeUtc")), parse_utc(history.get("endTimeUtc"))
     error = ((history.get("error") or {}).get("error")) or {}
     return _run_view(run_id, history, data, start, end, error)
 
@@ -109,15 +111,6 @@ def _run_view(
         "params": {p["key"]: p.get("value") for p in data.get("params") or [] if "key" in p},
     }
 
-
-def _utc(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _regional_host(workspace: Workspace, settings: Settings) -> str:

@@ -22,7 +22,8 @@ from shared.problems import Problems
 _client: httpx.Client | None = None
 _client_lock = threading.Lock()
 
-# Status codes worth another attempt: the receiver is busy or briefly broken.
+# Status codes worth another attempt, for every service the actions call (webhooks, ACS, Azure ML):
+# the receiver is busy, rate-limiting, too early (425) or briefly broken.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from handlers.common.http import RETRYABLE_STATUS, retry_after_seconds
 from shared.actions import ActionFailed
+from shared.settings import Settings
 
 if TYPE_CHECKING:
     from azure.communication.email import EmailClient
@@ -41,14 +42,10 @@ class AcsSettings:
     client_id: str = ""  # the user-assigned managed identity (AZURE_CLIENT_ID); "": the system-assigned one
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> AcsSettings | None:
-        settings = cls(
-            environ.get("ACS_ENDPOINT", "").strip(),
-            environ.get("ACS_CONNECTION_STRING", "").strip(),
-            environ.get("ACS_ACCESS_KEY", "").strip(),
-            environ.get("AZURE_CLIENT_ID", "").strip(),
-        )
-        return settings if settings.endpoint or settings.connection_string else None
+    def of(cls, settings: Settings) -> AcsSettings | None:
+        """The app's ACS settings; None when email goes to the outbox."""
+        acs = cls(settings.acs_endpoint, settings.acs_connection_string, settings.acs_access_key, settings.client_id)
+        return acs if acs.endpoint or acs.connection_string else None
 
     @property
     def auth(self) -> str:

@@ -116,9 +116,8 @@ class EmailAction(Action):
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         content = self.content(ctx)
-        environ = ctx.settings.environ
-        settings = acs.AcsSettings.from_environ(environ)
-        sender = environ.get("EMAIL_SENDER", "").strip()
+        settings = acs.AcsSettings.of(ctx.settings)
+        sender = ctx.settings.email_sender
         if settings is None:
             return self._write_to_outbox(ctx, OutgoingEmail(_sender(sender or OUTBOX_SENDER), self.recipients, content))
         if not sender:
@@ -135,7 +134,7 @@ class EmailAction(Action):
 
     def _write_to_outbox(self, ctx: ActionContext, message: OutgoingEmail) -> ActionOutcome:
         try:
-            path = outbox.write_eml(outbox.outbox_folder(ctx.settings.environ), ctx.key, message)
+            path = outbox.write_eml(ctx.settings.email_outbox, ctx.key, message)
         except OSError as error:
             raise ActionFailed(
                 f"cannot write to the outbox ({error.strerror}: {error.filename}); "

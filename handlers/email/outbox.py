@@ -7,19 +7,9 @@ from __future__ import annotations
 import email.policy
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 
 from handlers.email.message import OutgoingEmail, id_for
-from shared.settings import APP_ROOT
-
-DEFAULT_OUTBOX = "outbox"
-
-
-def outbox_folder(environ: Mapping[str, str]) -> Path:
-    """EMAIL_OUTBOX, relative to the app root unless absolute; default ./outbox."""
-    folder = Path(environ.get("EMAIL_OUTBOX") or DEFAULT_OUTBOX)
-    return folder if folder.is_absolute() else APP_ROOT / folder
 
 
 def write_eml(folder: Path, ledger_key: str, message: OutgoingEmail) -> Path:

@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com): how a receiver proves that a
+"""Standard Webhooks signatures: how a receiver proves that a
 webhook came from us and was not replayed.
 
 The secret is written as the specification gives it, `whsec_` followed by base64; the HMAC key is

@@ -16,15 +16,12 @@ Three promises, because an alert matters more than its decoration:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shared.events.model import AmlEvent, get_ci
-
-logger = logging.getLogger("aml_events")
 
 #: what is fetched, and for which event types (a model's `run` is the run that produced it)
 FETCHED_FOR = {

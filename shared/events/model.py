@@ -1,10 +1,12 @@
-"""Typed Azure ML events, parsed from either Event Grid schema or CloudEvents 1.0.
+"""Typed Azure ML events: `AmlEvent` and one subclass per event type, each with its `data` fields (as
+shared/events/parse.py normalises them) and how it reads (`title`, `facts`, `studio_url`), which
+messages, templates and conditions use.
+
+Over 300 lines because it is one table of event types: keeping each type's fields beside its
+presentation means adding or changing an event type is one class in one place.
 
 Real payloads differ from the documentation (key casing, ModelVersion as a number, `runType: null`,
-`failed` in lower case, an empty `dataVersion`), so every `data` lookup here is case-insensitive and
-every field is normalised once, at parse time. Anything that cannot be understood raises
-`EventRejected` naming the field; callers record it and return normally (a poison event must not be
-redelivered by Event Grid for 24 hours).
+`failed` in lower case, an empty `dataVersion`), so every `data` lookup is case-insensitive (`get_ci`).
 """
 
 from __future__ import annotations

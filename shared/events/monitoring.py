@@ -26,7 +26,7 @@ from shared.events.catalog import full_event_type
 from shared.events.model import MODEL_MONITOR_SOURCE, AmlEvent, RunStatusChanged, get_ci
 from shared.events.parse import parse_event
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("aml_events.events.monitoring")
 
 BREACH_TAG = "azureml_modelmonitor_threshold_breached"
 # Appended to the run event's id: the derived signal has ledger records of its own, the same on

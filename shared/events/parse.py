@@ -1,11 +1,12 @@
 """Parsing delivered events, in either Event Grid schema or CloudEvents 1.0, into the typed model
-(shared/events/model.py). Anything that cannot be understood raises `EventRejected` naming the field."""
+(shared/events/model.py): every field normalised once, here. Anything that cannot be understood raises
+`EventRejected` naming the field; callers record it and return normally (a poison event must not be
+redelivered by Event Grid for 24 hours)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -184,41 +185,46 @@ def _build(envelope: Mapping[str, Any], event_id: str) -> AmlEvent:
     )
 
 
-# ---- payloads (a delivery body, a file, a dead-letter blob) ---------------------------------------
+# ---- a rejected input, as it is recorded ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RejectedInput:
-    """A payload element that could not be parsed into an event."""
+def written_event_type(raw: Any) -> str | None:
+    """The event type a rejected input claims to be, for the record (it may be no known type)."""
+    if isinstance(raw, Mapping):
+        written = raw.get("eventType") or raw.get("type")
+    else:
+        written = getattr(raw, "event_type", None) or getattr(raw, "type", None)
+    return written[:200] if isinstance(written, str) else None
 
-    reason: str
-    raw: Any
-    event_id: str | None = None
-    event_type: str | None = None
 
-
-def parse_payload(body: bytes | str) -> Iterator[AmlEvent | RejectedInput]:
-    """Every event in a JSON body holding one event or an array; bad elements become RejectedInput."""
-    if isinstance(body, bytes):
+def raw_for_record(raw: Any) -> Any:
+    """What a rejected input looked like, in a form the ledger can store."""
+    if hasattr(raw, "get_json"):
         try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as error:
-            yield RejectedInput(f"payload is not UTF-8 text ({error.reason} at byte {error.start})", body)
-            return
-    try:
-        decoded = json.loads(body)
-    except (ValueError, RecursionError) as error:
-        yield RejectedInput(f"payload is not JSON: {error}", body)
-        return
-    for item in decoded if isinstance(decoded, list) else [decoded]:
-        yield parse_or_reject(item)
+            data = raw.get_json()
+        except ValueError:
+            data = None
+        names = ("id", "topic", "subject", "event_type", "type", "source", "data_version")
+        return {**{name: str(getattr(raw, name, None)) for name in names if hasattr(raw, name)}, "data": data}
+    return raw
 
 
-def parse_or_reject(item: Any) -> AmlEvent | RejectedInput:
-    try:
-        return parse_event(item)
-    except EventRejected as rejected:
-        event_type = item.get("eventType") or item.get("type") if isinstance(item, Mapping) else None
-        return RejectedInput(
-            str(rejected), item, rejected.event_id, event_type if isinstance(event_type, str) else None
-        )
+def envelope_problem(item: Any) -> EventRejected:
+    """Why no function takes this JSON item: the first thing wrong with its envelope, named truly."""
+    if not isinstance(item, Mapping):
+        return EventRejected("", f"an event must be a JSON object with eventType (or type), got {type(item).__name__}")
+    event_id = item.get("id") if isinstance(item.get("id"), str) else None
+    miscased = [key for key in item if isinstance(key, str) and key.lower() == "specversion" and key != "specversion"]
+    if miscased and "specversion" not in item:
+        return EventRejected(
+            miscased[0], "CloudEvents attribute names are lower case: write 'specversion' (as sent, the event is"
+            " neither a CloudEvent nor an Event Grid event)", event_id,
+        )  # fmt: skip
+    type_key = "type" if "specversion" in item else "eventType"
+    written = item.get(type_key)
+    if written is None:
+        hint = " (a CloudEvent also needs 'specversion')" if "type" in item and type_key == "eventType" else ""
+        return EventRejected(type_key, f"is missing{hint}", event_id)
+    if not isinstance(written, str):
+        return EventRejected(type_key, f"must be a string, got {type(written).__name__}", event_id)
+    return EventRejected(type_key, f"{written!r:.200} is not an event type any function of this app takes", event_id)

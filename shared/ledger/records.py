@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 # Statuses a record can have. `running` is a live claim; `done`, `skipped` and `grouped` (held for a
 # digest, shared/noise/digests.py) are final.
@@ -16,6 +15,9 @@ RUNNING, DONE, SKIPPED, FAILED, GROUPED = "running", "done", "skipped", "failed"
 FINAL_STATUSES = (DONE, SKIPPED, GROUPED)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+# Longest text a record keeps in one field (details, reasons, inline payloads): Table Storage allows
+# 64 KiB per string property, and every backend keeps the same records.
+MAX_TEXT = 16_000
 
 
 class LedgerUnavailable(RuntimeError):
@@ -84,33 +86,3 @@ class RejectedRecord:
     payload_sha256: str
     payload_blob: str = ""  # blob name in the rejected container, when the payload is stored there
     event_type: str = ""
-
-
-class Ledger(Protocol):
-    def claim(self, record: LedgerRecord, lease_seconds: float) -> Claim | AlreadyHandled: ...
-
-    def settle(self, record: LedgerRecord) -> Claim | AlreadyHandled: ...
-
-    def finish(self, claim: Claim, status: str, detail: str, attempts: int, extra: dict[str, Any]) -> None: ...
-
-    def record_rejection(
-        self, function: str, reason: str, raw: Any, event_id: str | None, event_type: str | None = None
-    ) -> str: ...
-
-    def annotate(self, event_id: str, route: str, position: int, detail: str, extra: dict[str, Any]) -> None: ...
-
-    def records(
-        self,
-        event_id: str | None = None,
-        since: datetime | None = None,
-        *,
-        route: str | None = None,
-        status: str | None = None,
-        prefix: bool = False,
-    ) -> Iterator[LedgerRecord]: ...
-
-    def rejections(
-        self, event_id: str | None = None, since: datetime | None = None, *, prefix: bool = False
-    ) -> Iterator[RejectedRecord]: ...
-
-    def rejected_payload(self, rejection: RejectedRecord) -> bytes: ...

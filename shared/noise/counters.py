@@ -168,7 +168,7 @@ _stores_lock = threading.Lock()
 
 def store_for(settings: Settings) -> GuardrailStore:
     """One store per storage account and table, per worker."""
-    key = (settings.environ.get(settings.storage_connection) or settings.storage_connection, settings.guardrail_table)
+    key = (settings.storage_connection_string or settings.storage_connection, settings.guardrail_table)
     with _stores_lock:
         if key not in _stores:
             _stores[key] = GuardrailStore(settings)

@@ -30,14 +30,15 @@ from shared.events.digest import DIGEST_PREFIX, DigestEvent
 from shared.events.model import AmlEvent, EventRejected
 from shared.events.parse import parse_event
 from shared.ledger.records import LedgerUnavailable
-from shared.platform.clock import now
+from shared.platform.clock import now, utc
+from shared.platform.errors import first_line
 from shared.platform.storage import insert_entity
 from shared.platform.tables import table_key
 from shared.routing.conditions import event_view, resolve
 from shared.routing.noise_options import GroupSpec
 from shared.settings import Settings
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.noise.digests")
 
 GROUP_ROW = "group"
 MEMBER_PREFIX = "m|"
@@ -102,7 +103,7 @@ class DigestStore:
                 partition, lambda row: _admit(row, spec, added), initial=_new_group(partition, route, values)
             )
         except AzureError as error:
-            raise LedgerUnavailable(f"digest storage unavailable while grouping: {_first_line(error)}") from error
+            raise LedgerUnavailable(f"digest storage unavailable while grouping: {first_line(error)}") from error
         return Admission(describe_group(route, values), partition, due, pending >= spec.max, added)
 
     def _update_group(
@@ -284,11 +285,5 @@ def _envelope(event: AmlEvent) -> dict[str, Any]:
 
 
 def _utc(value: Any) -> datetime:
-    if value is None:
-        return datetime.max.replace(tzinfo=UTC)
-    return datetime.fromtimestamp(value.timestamp(), UTC)
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
+    """A stored time in UTC; none stored: never."""
+    return datetime.max.replace(tzinfo=UTC) if value is None else utc(value)

@@ -26,7 +26,7 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from shared.noise.digests import Admission, DigestStore
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.noise.gate")
 
 
 @dataclass(frozen=True)

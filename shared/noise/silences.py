@@ -13,10 +13,10 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from shared.platform.clock import now
+from shared.platform.clock import now, utc
 from shared.platform.storage import insert_entity
 from shared.routing.conditions import Condition, check_path
 from shared.settings import Settings
@@ -132,9 +132,5 @@ class SilenceStore:
 
 def _silence(entity: Mapping[str, Any]) -> Silence:
     when = tuple(line for line in str(entity.get("when") or "").split("\n") if line)
-    return Silence(entity["RowKey"], entity["route"], when, _utc(entity["until"]), entity.get("reason", ""),
-                   _utc(entity["created"]), entity.get("created_by", ""))  # fmt: skip
-
-
-def _utc(value: datetime) -> datetime:
-    return datetime.fromtimestamp(value.timestamp(), UTC)
+    return Silence(entity["RowKey"], entity["route"], when, utc(entity["until"]), entity.get("reason", ""),
+                   utc(entity["created"]), entity.get("created_by", ""))  # fmt: skip

@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from shared.actions import ActionContext, ActionFailed, ActionSkipped
 from shared.events.model import AmlEvent, EventRejected
 from shared.events.monitoring import derived_events
-from shared.events.parse import parse_event
-from shared.ledger.records import DONE, FAILED, SKIPPED, AlreadyHandled, Claim, Ledger, LedgerRecord
+from shared.events.parse import parse_event, raw_for_record, written_event_type
+from shared.ledger.base import Ledger
+from shared.ledger.records import DONE, FAILED, SKIPPED, AlreadyHandled, Claim, LedgerRecord
 from shared.noise.gate import Gate, Hold
 from shared.pipeline.enricher import Enricher
 from shared.pipeline.reports import PLANNED, REJECTED, UNROUTED, ActionReport, emit
@@ -33,7 +34,7 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from shared.events.digest import DigestEvent  # digests load only for routes with `group:`
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.pipeline.engine")
 
 FLUSH_FUNCTION = "flush_digests"
 RESEND = "resend"  # the `function` and tag of a deliberate re-run (`history.py resend`)
@@ -46,7 +47,7 @@ class Engine:
         self,
         settings: Settings,
         routes: Callable[[], RouteTable],
-        ledger: Ledger | None,
+        ledger: Ledger,
         *,
         dry_run: bool = False,
         gate: Gate | None = None,
@@ -54,8 +55,8 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.routes = routes
-        self.ledger = ledger
-        self.dry_run = dry_run
+        self.ledger = ledger  # a dry run's is a MemoryLedger: nothing is written anywhere
+        self.dry_run = dry_run  # report what would run; run, claim and hold nothing
         self.gate = gate  # silences, mutes, repeat intervals and groups; None: every route acts
         self.enricher = enricher  # run/model details for routes with `enrich: true`; None: not fetched
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="action")
@@ -127,7 +128,6 @@ class Engine:
     def deliver_digest(self, digest: DigestEvent, route: Route) -> list[ActionReport]:
         """The route's actions on a digest (the flush_digests timer, or a group that reached `max`);
         each member's grouped records first learn which digest they went into."""
-        assert self.ledger is not None
         for member in digest.members:
             for action in route.actions:
                 self.ledger.annotate(member.id, route.name, action.position, f"grouped into {digest.id}",
@@ -139,7 +139,6 @@ class Engine:
         """Run one recorded action again on purpose (`history.py resend`), with the route as it is now:
         a record and idempotency key of its own, tagged as a resend of the original. The gate is not
         asked (a resend is meant); the action's own guardrails still apply."""
-        assert self.ledger is not None
         route = self.routes().route(original.route)
         action = route.actions[original.position] if route and original.position < len(route.actions) else None
         if action is None or action.kind != original.kind:
@@ -181,7 +180,7 @@ class Engine:
         return acting
 
     def _hold(self, event: AmlEvent, route: Route) -> Hold | None:
-        if self.gate is None or self.dry_run or self.ledger is None:
+        if self.gate is None or self.dry_run:
             return None
         return self.gate.hold(event, route)
 
@@ -196,10 +195,9 @@ class Engine:
 
     def reject(self, function: str, rejected: EventRejected, raw: Any) -> ActionReport:
         """Record an input that cannot be handled; it is not raised (no redelivery of poison)."""
-        event_type = _written_event_type(raw)
+        event_type = written_event_type(raw)
         report = ActionReport(rejected.event_id, event_type, function, None, None, REJECTED, str(rejected))
-        if self.ledger is not None and not self.dry_run:
-            self.ledger.record_rejection(function, str(rejected), _raw_for_record(raw), rejected.event_id, event_type)
+        self.ledger.record_rejection(function, str(rejected), raw_for_record(raw), rejected.event_id, event_type)
         emit(report)
         return report
 
@@ -211,7 +209,7 @@ class Engine:
             event.id, event.event_type, function, route.name, action.kind, PLANNED, "",
             position=action.position, target=action.target,
         )  # fmt: skip
-        if self.dry_run or self.ledger is None:
+        if self.dry_run:
             report.detail = f"would run {action.kind} -> {action.target}"
             emit(report)
             return report
@@ -250,7 +248,6 @@ class Engine:
         """Run a claimed action (with retries), then write its outcome over the claim."""
         status, detail, attempts, extra = _noting_enrichment(ctx.event, self._attempt(ctx, action, deadline))
         attempts += claim.previous.attempts if claim.previous else 0
-        assert self.ledger is not None
         self.ledger.finish(claim, status, detail, attempts, extra)
         return status, detail, attempts
 
@@ -265,7 +262,6 @@ class Engine:
                 action.action.run(ctx)
             except Exception as error:
                 status, detail = FAILED, _crashed(action, ctx.route, error)
-                assert self.ledger is not None
                 self.ledger.finish(claim, status, detail, attempts, {})
         return status, detail, attempts
 
@@ -335,24 +331,3 @@ def _noting_enrichment(
         detail = f"{detail} (without run/model details: {event.enrichment.problem})"
         extra = {**extra, "enrichment": event.enrichment.problem}
     return status, detail, attempts, extra
-
-
-def _written_event_type(raw: Any) -> str | None:
-    """The event type a rejected input claims to be, for the record (it may be no known type)."""
-    if isinstance(raw, Mapping):
-        written = raw.get("eventType") or raw.get("type")
-    else:
-        written = getattr(raw, "event_type", None) or getattr(raw, "type", None)
-    return written[:200] if isinstance(written, str) else None
-
-
-def _raw_for_record(raw: Any) -> Any:
-    """What a rejected input looked like, in a form the ledger can store."""
-    if hasattr(raw, "get_json"):
-        try:
-            data = raw.get_json()
-        except ValueError:
-            data = None
-        names = ("id", "topic", "subject", "event_type", "type", "source", "data_version")
-        return {**{name: str(getattr(raw, name, None)) for name in names if hasattr(raw, name)}, "data": data}
-    return raw

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from shared.events.enrichment import Enrichment, enrichable
 from shared.events.model import AmlEvent
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.pipeline.enricher")
 
 # How long a worker keeps an event's details: long enough for every route of one delivery, short
 # enough that a redelivery minutes later fetches again (the run may have logged more by then).

@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.ledger.records import DONE, FAILED, GROUPED, SKIPPED
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.outcomes")
 
 PLANNED, REJECTED, UNROUTED = "planned", "rejected", "unrouted"
 # First word of every outcome log line: the Kusto queries in docs/kusto.md select on it.
@@ -70,6 +70,12 @@ def observe() -> Iterator[list[ActionReport]]:
         _observers.remove(reports.append)
 
 
+def observed(report: ActionReport) -> None:
+    """Hand a report to the observers only: what the local host knows that the app never logs."""
+    for observer in list(_observers):
+        observer(report)
+
+
 def emit(report: ActionReport) -> None:
     # Each `extra` key becomes an attribute of the log record, which the Python worker's OpenTelemetry
     # exporter (PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY) sends as one customDimensions entry. The
@@ -78,7 +84,6 @@ def emit(report: ActionReport) -> None:
     level = logging.WARNING if report.status in (FAILED, REJECTED) else logging.INFO
     logger.log(level, "%s %s: %s", OUTCOME_MESSAGE, report.status, json.dumps(dimensions, default=str),
                extra=dimensions)  # fmt: skip
-    for observer in _observers:
-        observer(report)
+    observed(report)
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
 
-logger = logging.getLogger("aml_events")
+logger = logging.getLogger("aml_events.platform.storage")
 
 _clients: dict[tuple[str, str], Any] = {}
 _lock = threading.Lock()
@@ -41,12 +41,11 @@ class StorageNotConfigured(RuntimeError):
 
 def _service_uri(settings: Settings, service: str) -> tuple[str | None, str | None]:
     """(connection string, endpoint URI): exactly one is set."""
-    env, prefix = settings.environ, settings.storage_connection
-    connection_string = env.get(prefix)
-    if connection_string:
-        return connection_string, None
-    uri = env.get(f"{prefix}__{service}ServiceUri")
-    account = env.get(f"{prefix}__accountName")
+    prefix = settings.storage_connection
+    if settings.storage_connection_string:
+        return settings.storage_connection_string, None
+    uri = {"table": settings.table_service_uri, "blob": settings.blob_service_uri}[service]
+    account = settings.storage_account_name
     if not uri and account:
         uri = f"https://{account}.{service}.core.windows.net"
     if not uri:
@@ -58,12 +57,9 @@ def _service_uri(settings: Settings, service: str) -> tuple[str | None, str | No
 
 
 def _credential(settings: Settings) -> Any:
-    client_id = settings.environ.get(f"{settings.storage_connection}__clientId") or settings.environ.get(
-        "AZURE_CLIENT_ID"
-    )
     from shared.platform.identity import app_credential
 
-    return app_credential(client_id)
+    return app_credential(settings.storage_client_id or settings.client_id or None)
 
 
 def _cached_client(

@@ -56,14 +56,32 @@ def check_path(path: str) -> str | None:
 
 
 def resolve(view: Mapping[str, Any], path: str) -> Any:
-    """The value at `path` (case-insensitive at every step), or _MISSING."""
+    """The value at `path` (case-insensitive at every step), or _MISSING.
+
+    Keys may hold dots themselves (Azure ML's own tags: `azureml.pipelineid`), so at each level the
+    longest key that spells the next segments is tried first, then shorter ones:
+    `data.RunTags.azureml.pipelineid` reaches `{"RunTags": {"azureml.pipelineid": ...}}` as well as
+    `{"RunTags": {"azureml": {"pipelineid": ...}}}`."""
     root, *rest = path.split(".")
-    value: Any = view.get(PATH_ROOTS.get(root.lower(), root), _MISSING)
-    for part in rest:
-        if not isinstance(value, Mapping):
-            return _MISSING
-        value = get_ci(value, part, _MISSING)
+    value = _descend(view.get(PATH_ROOTS.get(root.lower(), root), _MISSING), rest, 0, set())
     return _MISSING if value is None else value
+
+
+def _descend(value: Any, parts: list[str], start: int, dead_ends: set[tuple[int, int]]) -> Any:
+    """`value` followed through parts[start:]; `dead_ends` keeps each (mapping, position) tried once,
+    so a crafted payload costs at most len(parts)² lookups per mapping, never an exponential search."""
+    if start == len(parts):
+        return value
+    if not isinstance(value, Mapping) or (id(value), start) in dead_ends:
+        return _MISSING
+    for end in range(len(parts), start, -1):
+        found = get_ci(value, ".".join(parts[start:end]), _MISSING)
+        if found is not _MISSING:
+            result = _descend(found, parts, end, dead_ends)
+            if result is not _MISSING:
+                return result
+    dead_ends.add((id(value), start))
+    return _MISSING
 
 
 def as_number(value: Any) -> float | None:

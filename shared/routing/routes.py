@@ -23,21 +23,13 @@ from shared.events.enrichment import FETCHED_FOR
 from shared.events.fields import path_problem
 from shared.events.model import AmlEvent
 from shared.problems import Problems
+from shared.routing.action_options import RetryPolicy, parse_retry, pop_duration, substitute_settings
 from shared.routing.conditions import Condition, event_view, parse_conditions
-from shared.routing.durations import parse_duration
 from shared.routing.noise_options import NOISE_KEYS, NoiseControl, parse_noise
 from shared.routing.yamlsource import LineDict, LineList, load_yaml
 
 ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "enrich", "actions", *NOISE_KEYS)
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-SETTING_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 3
-    backoff: float = 1.0  # seconds before the second attempt; doubles each time, with jitter
-    max_backoff: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -47,7 +39,7 @@ class RouteAction:
     action: Action
     line: int
     timeout: float | None = None
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def target(self) -> str:
@@ -292,66 +284,12 @@ def _parse_actions(
         if not isinstance(options, dict):
             problems.add(line, f"{kind}: options must be a mapping")
             continue
-        options = _substitute_settings(options, environ, problems, line, f"actions[{position}].{kind}")
-        timeout = _pop_duration(options, "timeout", problems, line, kind)
-        retry = _parse_retry(options.pop("retry", None), problems, line, kind)
+        options = substitute_settings(options, environ, problems, line, f"actions[{position}].{kind}")
+        timeout = pop_duration(options, "timeout", problems, line, kind)
+        retry = parse_retry(options.pop("retry", None), problems, line, kind)
         action = kinds[kind](options, problems, line, event_types)
         actions.append(RouteAction(position, kind, action, line, timeout, retry))
     return tuple(actions)
-
-
-def _substitute_settings(value: Any, environ: Mapping[str, str], problems: Problems, line: int, where: str) -> Any:
-    """`${NAME}` -> the app setting NAME, everywhere in an action's options."""
-    if isinstance(value, str):
-
-        def setting(match: re.Match[str]) -> str:
-            name = match[1]
-            if name not in environ:
-                problems.add(line, f"{where} uses ${{{name}}} but the app setting {name} is not set")
-                return ""
-            return environ[name]
-
-        return SETTING_REFERENCE.sub(setting, value)
-    if isinstance(value, Mapping):
-        return {
-            key: _substitute_settings(item, environ, problems, line, f"{where}.{key}") for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_substitute_settings(item, environ, problems, line, where) for item in value]
-    return value
-
-
-def _pop_duration(options: dict[str, Any], key: str, problems: Problems, line: int, kind: str) -> float | None:
-    if key not in options:
-        return None
-    try:
-        return parse_duration(options.pop(key))
-    except ValueError as error:
-        problems.add(line, f"{kind}: {key}: {error}")
-        return None
-
-
-def _parse_retry(spec: Any, problems: Problems, line: int, kind: str) -> RetryPolicy:
-    if spec is None:
-        return RetryPolicy()
-    if not isinstance(spec, Mapping):
-        problems.add(line, f"{kind}: retry must be a mapping like {{attempts: 3, backoff: 2s, max_backoff: 30s}}")
-        return RetryPolicy()
-    unknown = set(spec) - {"attempts", "backoff", "max_backoff"}
-    if unknown:
-        problems.add(line, f"{kind}: retry: unknown option(s) {', '.join(sorted(map(str, unknown)))}")
-    attempts = spec.get("attempts", RetryPolicy.attempts)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
-        problems.add(line, f"{kind}: retry.attempts must be a whole number from 1 to 10, got {attempts!r}")
-        attempts = RetryPolicy.attempts
-    durations = {}
-    for key in ("backoff", "max_backoff"):
-        try:
-            durations[key] = parse_duration(spec.get(key, getattr(RetryPolicy, key)))
-        except ValueError as error:
-            problems.add(line, f"{kind}: retry.{key}: {error}")
-            durations[key] = getattr(RetryPolicy, key)
-    return RetryPolicy(attempts, durations["backoff"], durations["max_backoff"])
 
 
 # ---- the worker's compiled routes ---------------------------------------------------------------------

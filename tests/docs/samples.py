@@ -284,6 +284,11 @@ def split_outputs(stdout: str, count: int) -> list[str]:
 NOT_RUN = {"output"}  # console blocks that show output without being run (the page says why)
 
 
+def session_blocks(page: Path) -> list[Block]:
+    """The console blocks of a page that are run, in order."""
+    return [block for block in blocks(page) if block.lang == "console" and block.kind not in NOT_RUN]
+
+
 @dataclass(frozen=True)
 class Ran:
     block: Block
@@ -303,13 +308,8 @@ def run_session(page: Path, scratch: Path, storage: str) -> list[Ran]:
     """Run the page's console blocks in order in one shell from the repository root, as a reader would.
 
     `storage` is the connection string of an Azurite the session may use (the README's walkthrough starts
-    its own); tables and the dead-letter container get names of their own."""
-    session = [
-        (block, command)
-        for block in blocks(page)
-        if block.lang == "console" and block.kind not in NOT_RUN
-        for command in commands(block)
-    ]
+    its own); the app's tables get names of their own."""
+    session = [(block, command) for block in session_blocks(page) for command in commands(block)]
     suffix = uuid.uuid4().hex[:8]
     script = scratch / "session.sh"
     script.write_text(session_script([command for _, command in session]))
@@ -343,7 +343,7 @@ def refresh(page: Path) -> int:
         running.stop()
     lines = page.read_text(encoding="utf-8").splitlines()
     changed = 0
-    for block in reversed([b for b in blocks(page) if b.lang == "console" and b.kind not in NOT_RUN]):
+    for block in reversed(session_blocks(page)):
         body: list[str] = []
         for run in (r for r in ran if r.block == block):
             body.append("$ " + run.command.text)

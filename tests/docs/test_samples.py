@@ -23,18 +23,17 @@ from scripts import validate_routes
 from tests.docs.samples import (
     BARE_PYTHON,
     LINK,
-    NOT_RUN,
     PATH_IN_BACKTICKS,
     ROOT,
     Block,
     all_blocks,
     anchors,
-    blocks,
     command_problem,
     commands,
     doc_files,
     relative,
     run_session,
+    session_blocks,
 )
 
 SETTING = re.compile(r"\$\{(\w+)\}")
@@ -126,11 +125,7 @@ def test_commands_exist_and_take_their_arguments(block: Block) -> None:
 
 
 def _pages_with_sessions() -> list[Path]:
-    return [
-        path
-        for path in doc_files()
-        if any(block.lang == "console" and block.kind not in NOT_RUN for block in blocks(path))
-    ]
+    return [path for path in doc_files() if session_blocks(path)]
 
 
 @pytest.mark.parametrize("page", _pages_with_sessions(), ids=relative)
@@ -246,3 +241,9 @@ def test_settings_the_docs_name_are_read_somewhere() -> None:
     assert not unknown, "settings named in the docs that neither the app, infra nor the hooks read:\n" + "\n".join(
         unknown
     )
+
+
+def test_the_readme_stays_short() -> None:
+    """A newcomer reads it in five minutes; details belong in a page under docs/ (linked from the README)."""
+    lines = len((ROOT / "README.md").read_text(encoding="utf-8").splitlines())
+    assert lines <= 260, f"README.md has {lines} lines; move details to docs/<topic>.md (about 250 at most)"

@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 
 from scripts.local_host import replay_payload
 from shared.events.model import AmlEvent, EventRejected
-from shared.events.parse import RejectedInput, parse_event, parse_payload
+from shared.events.parse import parse_event
+from shared.ledger.memory import MemoryLedger
 from shared.pipeline.engine import Engine
 from shared.pipeline.reports import observe
 from shared.settings import Settings
 from shared.worker import current_engine, load_routes
 from tests.support.events import EVENTS, load_event
+from tests.support.payloads import RejectedInput, parse_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = [load_event(str(path.relative_to(EVENTS))) for path in sorted(EVENTS.glob("[ec]*/*.json"))]
@@ -56,8 +58,6 @@ CORPUS: dict[str, bytes] = {
     "topic is an object": body(RUN | {"topic": {"id": RUN["topic"]}}),
     "data is a number": body(RUN | {"data": 3}),
     "data fields of wrong types": body(RUN | {"data": {"runId": {"x": 1}, "runStatus": 7, "runTags": []}}),
-    "eventTime is a number": body(RUN | {"eventTime": 1700000000}),
-    "eventTime is not a time": body(RUN | {"eventTime": "yesterday"}),
     "nested beyond the JSON parser": b'{"data": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
     "deeply nested data (valid)": body(RUN | {"id": "deep", "data": RUN["data"] | {"runTags": nested(500)}}),
     "1 MB value (valid)": body(MODEL | {"id": "megabyte", "data": MODEL["data"] | {"ModelTags": {"x": "y" * 2**20}}}),
@@ -67,6 +67,15 @@ CORPUS: dict[str, bytes] = {
     "lone surrogate": b'{"id": "\\ud800", "eventType": "x"}',
     "lone surrogate in a valid event": body(RUN | {"id": "surrogate-\ud800"}),
     "mixed valid and invalid": body([RUN, {"id": "no-type"}, None, 7, MODEL | {"topic": "nope"}, MODEL]),
+}
+# What the Python worker's converter refuses before any app code runs: in Azure the invocation fails,
+# Event Grid retries and then dead-letters it; the app cannot record it.
+WORKER_REFUSES: dict[str, bytes] = {
+    "eventTime is a number": body(RUN | {"eventTime": 1700000000}),
+    "eventTime is not a time": body(RUN | {"eventTime": "yesterday"}),
+    "eventTime is a date only": body(RUN | {"eventTime": "2025-01-01"}),
+    "eventTime has an offset": body(RUN | {"eventTime": "2025-01-01T00:00:00+02:00"}),
+    "CloudEvent time is a number": body(load_event("cloudevents/run_status_changed_failed.json") | {"time": 17}),
 }
 VALID_IDS = {"deep", "megabyte", "mb-run", "surrogate-\ud800", RUN["id"], MODEL["id"]}
 
@@ -113,6 +122,18 @@ def test_the_functions_record_bad_input_and_handle_the_valid(name, app_env, rece
     assert delivered == {report.event_id for report in reports if report.status == "done"}
     if name == "mixed valid and invalid":
         assert delivered == {RUN["id"], MODEL["id"]} and len(rejected) == 4
+
+
+@pytest.mark.parametrize("name", WORKER_REFUSES)
+def test_what_the_worker_refuses_is_reported_as_a_failed_invocation(name, app_env, receiver, functions) -> None:
+    app_env(ROUTES, HOOK_URL=receiver.url)
+    with observe() as reports:
+        replay_payload(WORKER_REFUSES[name], functions, name)
+    [report] = reports
+    assert report.status == "failed" and not report.settled  # Event Grid retries, then dead-letters
+    assert report.detail.startswith(("eventTime ", "time ")) and "before the app runs" in report.detail
+    assert report.event_id == json.loads(WORKER_REFUSES[name])["id"]
+    assert list(current_engine().ledger.rejections()) == [] and receiver.requests == []
 
 
 # ---- property-based fuzz ------------------------------------------------------------------------------
@@ -165,7 +186,7 @@ def test_parse_payload_never_raises(payload: bytes) -> None:
 DRY_RUN = Engine(
     Settings.from_environ({"ROUTES_FILE": str(ROOT / "routes.yaml"), "ALERT_WEBHOOK_URL": "https://example.invalid/"}),
     lambda: load_routes(ROOT / "routes.yaml", {"ALERT_WEBHOOK_URL": "https://example.invalid/"}),
-    None,
+    MemoryLedger(),
     dry_run=True,
 )
 
@@ -178,3 +199,14 @@ def test_the_engine_plans_or_rejects_any_mutated_event(event: Any) -> None:
     function = parsed.function if isinstance(parsed, AmlEvent) else "run_events"
     for report in DRY_RUN.handle(function, event):
         assert report.status in ("planned", "rejected", "unrouted")
+
+
+def test_a_miscased_cloudevents_attribute_is_rejected_for_what_it_is(app_env, receiver, functions) -> None:
+    app_env(ROUTES, HOOK_URL=receiver.url)
+    event = load_event("cloudevents/run_status_changed_failed.json")
+    event["specVersion"] = event.pop("specversion")  # as rest-api-specs' examples spell it
+    with observe() as reports:
+        replay_payload(body(event), functions, "miscased")
+    [report] = reports
+    assert report.status == "rejected" and report.event_id == event["id"]
+    assert report.detail.startswith("specVersion: CloudEvents attribute names are lower case")

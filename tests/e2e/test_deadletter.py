@@ -33,7 +33,7 @@ routes:
       - webhook: {url: "${HOOK_URL}/models", allow_private: true, retry: {attempts: 1}}
 """
 
-# As Event Grid writes them (azure-facts §2.6): the event plus why it died; CloudEvents in lower case.
+# As Event Grid writes them: the event plus why it died; CloudEvents in lower case.
 EVENT_GRID_DEAD = [
     FAILED_RUN
     | {

@@ -96,12 +96,12 @@ def test_events_are_acted_on_and_recorded_with_the_identity_s_storage_token(
 
     # Too large for a table property: the whole payload goes to the `rejected` blob container.
     bad_id = f"keyless-bad-{uuid.uuid4()}"
-    large = FAILED_RUN | {"id": bad_id, "eventTime": "yesterday",
+    large = FAILED_RUN | {"id": bad_id, "topic": "not-a-workspace",
                           "data": FAILED_RUN["data"] | {"runTags": {"notes": "x" * 40_000}}}  # fmt: skip
     rejected = deliver("run_events", large)
     assert rejected.error is None and rejected.statuses() == ["rejected"]
     (rejection,) = ledger.rejections(event_id=bad_id)
-    assert rejection.payload_blob and "eventTime" in rejection.reason
+    assert rejection.payload_blob and rejection.reason.startswith("topic: ")
     assert "x" * 40_000 in ledger.rejected_payload(rejection).decode()
 
     # One token, for Azure Storage and the configured identity, served every event and both services.

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scripts import silence as silence_cli
+from scripts.local_host import timer_request
 from shared import worker
 from shared.ledger.records import GROUPED
 from shared.pipeline.reports import observe
@@ -62,7 +63,7 @@ def failed_run(experiment: str, number: int, **data: str) -> dict:
 
 
 def flush(functions) -> None:
-    functions["flush_digests"](None)  # as the host's timer would (the function ignores its TimerRequest)
+    functions["flush_digests"](timer_request())  # as the worker hands the timer its TimerRequest
 
 
 @pytest.fixture

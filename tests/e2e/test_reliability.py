@@ -238,7 +238,7 @@ def test_every_outcome_is_one_log_line_with_custom_dimensions(app_env, receiver,
     receiver.script(Reply(500))
     with caplog.at_level(logging.INFO, logger="aml_events"):
         deliver("run_events", FAILED_RUN)
-    (line,) = [r for r in caplog.records if r.name == "aml_events" and r.getMessage().startswith("action ")]
+    (line,) = [r for r in caplog.records if r.name == "aml_events.outcomes" and r.getMessage().startswith("action ")]
     port = receiver.url.rsplit(":", 1)[1]
     expected = {
         "event_id": FAILED_RUN["id"],

@@ -27,7 +27,7 @@ from tests.infra.bicep_support import (
 FUNCTIONS_JSON = REPO_ROOT / "shared" / "functions.json"
 FUNCTION_EVENT_TYPES = {k: v for k, v in json.loads(FUNCTIONS_JSON.read_text()).items() if not k.startswith("_")}
 HOOKS = INFRA / "hooks"
-SUBSCRIPTIONS = HOOKS / "subscriptions.bicep"
+SUBSCRIPTIONS = HOOKS / "eventgrid-subscriptions.bicep"
 MAIN = INFRA / "main.bicep"
 FUNCTION_APP = INFRA / "app" / "function-app.bicep"
 
@@ -101,8 +101,8 @@ def event_grid_functions_in_function_app() -> dict[str, int]:
 def subscription_resource() -> dict[str, Any]:
     found = resources_of_type("Microsoft.EventGrid/systemTopics/eventSubscriptions")
     assert [(relative(path), name) for path, name, _ in found] == [
-        ("infra/hooks/subscriptions.bicep", "functionSubscriptions")
-    ], "event subscriptions belong in subscriptions.bicep only (created after the code is deployed)"
+        ("infra/hooks/eventgrid-subscriptions.bicep", "functionSubscriptions")
+    ], "event subscriptions belong in eventgrid-subscriptions.bicep only (created after the code is deployed)"
     return found[0][2]
 
 

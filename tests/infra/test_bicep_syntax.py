@@ -12,7 +12,7 @@ from tests.infra.bicep_support import BICEP_FILES, parsed, relative, syntax_erro
 
 def test_the_templates_are_found() -> None:
     names = {relative(path) for path in BICEP_FILES}
-    assert {"infra/main.bicep", "infra/hooks/subscriptions.bicep", "infra/app/function-app.bicep"} <= names
+    assert {"infra/main.bicep", "infra/hooks/eventgrid-subscriptions.bicep", "infra/app/function-app.bicep"} <= names
 
 
 @pytest.mark.parametrize("path", BICEP_FILES, ids=relative)

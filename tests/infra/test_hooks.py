@@ -5,6 +5,7 @@ message and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -245,6 +246,23 @@ def test_an_unreadable_workspace_fails_with_azures_reason(azure: Azure) -> None:
     assert_clean_failure(result, "cannot read the workspace", "AuthorizationFailed")
 
 
+def test_an_unexpected_answer_is_one_line_not_a_traceback(azure: Azure) -> None:
+    azure.set_env(AZURE_ML_WORKSPACE_ID=workspace_id())
+    answer_workspace(azure, workspace_id())
+    azure.answer("eventgrid", "system-topic", "list", stdout={"value": "not the list the CLI prints"})
+    assert_clean_failure(run(azure, "preprovision"), "preprovision: unexpected", "DEPLOY_DEBUG=1")
+
+
+def test_a_new_topic_name_is_valid_for_event_grid(azure: Azure) -> None:
+    ws = workspace_id().replace("/mlw", "/ml_ws_1")
+    azure.set_env(AZURE_ML_WORKSPACE_ID=ws)
+    answer_workspace(azure, ws)
+    azure.answer("eventgrid", "system-topic", "list", stdout=[])
+    azure.answer("create", deployment_name(ENV, "system-topic"), stdout=deployed({"principalId": "p"}))
+    assert run(azure, "preprovision").returncode == 0
+    assert deployments(azure)[0].parameters["name"] == "evgt-ml-ws-1"
+
+
 def test_without_az_on_path_the_hook_says_so(azure: Azure) -> None:
     (azure.bin / "az").unlink()
     azure.set_env(AZURE_ML_WORKSPACE_ID=workspace_id())
@@ -380,7 +398,7 @@ def test_postdeploy_retries_while_the_functions_are_not_indexed(azure: Azure) ->
     assert len(calls) == 3 and {c.option("--name") for c in calls} == {f"{PROJECT}-{ENV}-eventgrid-subscriptions"}
     call = calls[-1]
     assert (call.option("--subscription"), call.option("--resource-group")) == (APP_SUB, "rg-ml")
-    assert call.option("--template-file") == str(REPO_ROOT / "infra" / "hooks" / "subscriptions.bicep")
+    assert call.option("--template-file") == str(REPO_ROOT / "infra" / "hooks" / "eventgrid-subscriptions.bicep")
     parameters = call.parameters
     assert parameters["systemTopicName"] == "evgt-mlw" and parameters["functionAppId"] == APP_ID
     assert parameters["deadLetterStorageAccountId"] == STORAGE_ID
@@ -586,8 +604,9 @@ def test_deployment_names_carry_the_environment_and_fit_arm(environment: str) ->
     assert deployment_name("a" * 64, "x") != deployment_name("a" * 63 + "b", "x")
 
 
-def test_every_hook_template_exists_and_every_deployment_uses_one() -> None:
+def test_every_hook_template_is_deployed_under_its_own_name() -> None:
     source = (REPO_ROOT / "deploy" / "hooks.py").read_text()
-    templates = {p.name for p in (REPO_ROOT / "infra" / "hooks").glob("*.bicep")}
-    used = {t for t in templates if f'template="{t}"' in source}
-    assert used == templates
+    purposes = {p.stem for p in (REPO_ROOT / "infra" / "hooks").glob("*.bicep")}
+    assert len(purposes) == 6
+    deployed_purposes = set(re.findall(r'deploy_group\(\s*cli,\s*env,\s*"([\w-]+)"', source))
+    assert deployed_purposes == purposes

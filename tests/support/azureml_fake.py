@@ -17,7 +17,7 @@ assertions; `delay(pattern, seconds)` makes matching requests slow.
 
 HTTPS with a self-signed certificate for 127.0.0.1 (the SDK refuses bearer tokens over http for
 pipeline jobs), and the credential of `connection()` returns JWTs with the `aud`/`tid` the SDK checks (it decodes
-them without verifying the signature). See local-testing.md §4.
+them without verifying the signature).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ ROUTE = """routes:
 
 
 def test_an_unresolved_reference_is_unset_and_named_in_an_error(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="shared.settings"):
+    with caplog.at_level(logging.ERROR, logger="aml_events.settings"):
         settings = Settings.from_environ({"TEAMS_WEBHOOK_URL": REFERENCE, "ACS_ENDPOINT": "https://acs.example"})
     assert "TEAMS_WEBHOOK_URL" not in settings.environ
     assert settings.environ["ACS_ENDPOINT"] == "https://acs.example"

@@ -17,8 +17,9 @@ from shared.events.model import (
     RunCompleted,
     RunStatusChanged,
 )
-from shared.events.parse import RejectedInput, parse_event, parse_payload
+from shared.events.parse import parse_event
 from tests.support.events import EVENTS, load_event
+from tests.support.payloads import RejectedInput, parse_payload
 
 SAMPLES = {
     "run_completed": RunCompleted,

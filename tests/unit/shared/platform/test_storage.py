@@ -38,8 +38,9 @@ def test_email_and_azure_ml_use_the_storage_credential_of_the_same_identity() ->
 
     client_id = "11111111-0000-0000-0000-000000000004"
     credential = table_service(identity_settings(client_id)).credential
-    acs = AcsSettings.from_environ({"ACS_ENDPOINT": "https://contoso.communication.azure.com",
-                                    "AZURE_CLIENT_ID": client_id})  # fmt: skip
+    acs = AcsSettings.of(
+        Settings.from_environ({"ACS_ENDPOINT": "https://contoso.communication.azure.com", "AZURE_CLIENT_ID": client_id})
+    )
     assert acs is not None
     assert email_client(acs)._config.authentication_policy._credential is credential
     assert _default_credential(Settings.from_environ({"AZURE_CLIENT_ID": client_id})) is credential
