@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts.local_host import event_files
+from scripts.local_host import event_files, events_in
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,18 +87,12 @@ def preview_event(table: Any, event: Any, source: str, settings: Any) -> EventPr
 
 def preview_files(paths: list[str], table: Any, settings: Any) -> list[EventPreview]:
     from shared.events.monitoring import derived_events
-    from shared.events.parse import RejectedInput, parse_payload
 
     previews = []
     for path in event_files(paths):
-        try:
-            body = path.read_bytes()
-        except OSError as error:
-            previews.append(EventPreview(str(path), rejected=f"cannot read: {error.strerror}"))
-            continue
-        for item in parse_payload(body):
-            if isinstance(item, RejectedInput):
-                previews.append(EventPreview(str(path), rejected=item.reason))
+        for item in events_in(path):
+            if isinstance(item, str):
+                previews.append(EventPreview(str(path), rejected=item))
                 continue
             for event in (item, *derived_events(item)):
                 previews.append(preview_event(table, event, str(path), settings))

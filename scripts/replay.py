@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.cli import duration_argument
-from scripts.local_host import event_files, indexed_functions, replay_payload
+from scripts.local_host import event_files, events_in, indexed_functions, replay_payload
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,17 +147,12 @@ def run(args: argparse.Namespace) -> int:
 def explain_files(args: argparse.Namespace, table: Any, settings: Any) -> None:
     """Each event's explanation, before it is replayed; silences are read unless it is a dry run."""
     from shared.events.monitoring import derived_events
-    from shared.events.parse import RejectedInput, parse_payload
     from shared.routing.explain import event_lines, explain
 
     silence = None if args.dry_run else silence_lookup(settings)
     for path in event_files(args.paths):
-        try:
-            items = list(parse_payload(path.read_bytes()))
-        except OSError:
-            continue  # reported when the file is replayed
-        for item in items:
-            if isinstance(item, RejectedInput):
+        for item in events_in(path):
+            if isinstance(item, str):
                 continue  # reported as rejected in the table
             for event in (item, *derived_events(item)):
                 explanations = explain(table, event, silence)
