@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from handlers.azureml.common import job_name_for
+from handlers.azureml.client import job_name_for
 from scripts import preview
 from scripts.make_event import build_event
 from shared.events.parse import parse_event
