@@ -108,7 +108,7 @@ var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var deadLetterContainerName = 'deadletter'
 var createEmail = empty(existingAcsResourceId)
 
-// justify: resource groups are not in azure-facts §6.1; 2024-03-01 is the version the azd Functions templates use.
+// justify: resource groups are not among the checked versions; 2024-03-01 is the version the azd Functions templates use.
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
   location: location

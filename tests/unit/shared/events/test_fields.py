@@ -46,6 +46,10 @@ def test_a_single_value_has_nothing_below_it() -> None:
     )
 
 
+def test_synthetic_events_carrying_another_events_data_are_not_checked() -> None:
+    assert path_problem("data.RunId", ("ExpectationMissed",)) is None
+
+
 def test_a_path_is_fine_when_one_of_the_routes_types_has_it() -> None:
     types = ("Microsoft.MachineLearningServices.ModelRegistered", "Microsoft.MachineLearningServices.ModelDeployed")
     assert path_problem("data.ModelName", types) is None
