@@ -33,6 +33,7 @@ ACTIVE_STATUSES = frozenset(
     {"NotStarted", "Starting", "Provisioning", "Preparing", "Queued", "Running", "Finalizing", "CancelRequested"}
 )
 
+
 def parse_workspace(spec: Any, problems: Problems, line: int, kind: str) -> Workspace | None:
     """`workspace: {subscription, resource_group, name}`; None: the workspace that sent the event."""
     if spec is None:

@@ -61,6 +61,7 @@ KNOWN_ROLE_IDS = {
     "f6c7c914-8db3-469d-8ca1-694a8f32e121": "AzureML Data Scientist",
     "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",  # the forwarding topic (docs/cicd.md)
 }
 APP_PRINCIPAL, TOPIC_PRINCIPAL = "appIdentityPrincipalId", "topicIdentityPrincipalId"
 
