@@ -120,8 +120,8 @@ class GitHubAction(Action):
         self.ref = str(spec.get("ref") or "")
         if not self.ref:
             problems.add(line, "github: workflow.ref (the branch or tag to run the workflow from) is required")
-        self.key_input = KEY_FIELD if spec.get("key_input", KEY_FIELD) in (KEY_FIELD, True) else spec.get("key_input")
-        self.key_input = "" if self.key_input in (None, False, "") else str(self.key_input)
+        key_input = spec.get("key_input", True)  # true: the default name; false: no key input
+        self.key_input = "" if key_input in (None, False, "") else KEY_FIELD if key_input is True else str(key_input)
         if self.key_input and not _INPUT_NAME.match(self.key_input):
             problems.add(line, f"github: workflow.key_input {self.key_input!r} is not a valid input name")
         self.inputs = TemplatedJson.parse(
