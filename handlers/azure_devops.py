@@ -136,7 +136,7 @@ class AzureDevOpsAction(Action):
         from shared.platform.identity import app_credential
 
         try:
-            token = app_credential(ctx.settings.environ.get("AZURE_CLIENT_ID") or None).get_token(
+            token = app_credential(ctx.settings.client_id or None).get_token(
                 f"{RESOURCE}/.default"
             )
         except ClientAuthenticationError as error:

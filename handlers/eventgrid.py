@@ -148,7 +148,7 @@ class EventGridAction(Action):
                           subject=event["subject"] or None, time=when)  # fmt: skip
 
     def _client(self, ctx: ActionContext) -> Any:
-        client_id = ctx.settings.environ.get("AZURE_CLIENT_ID") or ""
+        client_id = ctx.settings.client_id
         cache_key = (self.endpoint, self.key, self.namespace_topic, client_id)
         with _clients_lock:
             client = _clients.get(cache_key)

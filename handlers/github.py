@@ -79,7 +79,7 @@ class GitHubAction(Action):
             self._configure_dispatch(dispatch, problems, line)
         else:
             self._configure_workflow(workflow, problems, line)
-        self.token = self.options.get("token") or None
+        self.token = str(self.options.get("token") or "")
         self.app = None
         if ("token" in self.options) == ("app" in self.options):
             problems.add(
