@@ -268,3 +268,32 @@ def test_every_message_form_says_what_did_not_happen_and_since_when(
     slack = posts(receiver, "/slack")[0]
     assert slack["text"].endswith(": Missed") and "actions" not in {block["type"] for block in slack["blocks"]}
     assert posts(receiver, "/hook")[0]["event"]["expectation"]["window"] == "2026-12-02 (Europe/Paris)"
+
+
+def test_mutes_and_repeat_interval_apply_to_missed_expectations(expect_env, deliver, functions, receiver) -> None:
+    # 2026-12-02 is a Wednesday: the mute covers the first fire; repeat_interval the second one of the same run.
+    expect_env(STUCK.replace("    actions:\n", "    mute: [{days: [wed], from: '06:00', to: '08:00'}]\n"
+                             "    repeat_interval: 24h\n    actions:\n"))  # fmt: skip
+    at(ONE_AM, deliver, run_event(RUNNING, "run-1", ONE_AM))
+    muted = tick(ONE_AM + timedelta(hours=6, minutes=1), functions)
+    assert [r.status for r in muted] == [SKIPPED] and muted[0].detail.startswith("muted")
+    noon = ONE_AM + timedelta(hours=11)
+    assert [r.status for r in at(noon, deliver, run_event(RUNNING, "run-1", noon)).reports] == ["opened"]
+    fired = tick(noon + timedelta(hours=6, minutes=1), functions)  # 18:01, outside the mute
+    assert [r.status for r in fired] == [DONE] and len(posts(receiver, "/stuck")) == 1
+    midnight = noon + timedelta(hours=12)
+    at(midnight, deliver, run_event(RUNNING, "run-1", midnight))
+    repeated = tick(midnight + timedelta(hours=6, minutes=1), functions)
+    assert [r.status for r in repeated] == [SKIPPED] and "repeat" in repeated[0].detail
+    assert len(posts(receiver, "/stuck")) == 1
+
+
+def test_a_dry_run_says_what_an_event_would_do_to_expectations(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(STUCK.replace('"${HOOK_URL}/stuck"', '"https://hooks.example.com/stuck"'))
+    running = str(EVENTS / "expectations" / "run_status_running.json")
+    result = replay("--dry-run", "--json", "--routes", str(routes), running, env={"PATH": ""})
+    assert result.returncode == 0, result.stderr
+    (plan,) = lines(result)
+    assert (plan["route"], plan["status"]) == ("stuck-runs", "planned")
+    assert plan["detail"].startswith("would open an expectation: RunStatusChanged or RunCompleted with RunStatus")
