@@ -71,7 +71,7 @@ def run(lab: Lab) -> list[Figure]:
 def started_job(fake: AzureMLFake, event_id: str, outcomes: dict[str, int]) -> str:
     """The name of the one pipeline job the worker started for `event_id`; an error unless the fake received
     its PUT and the worker recorded the action done: the figure must be of a worker that started a job."""
-    from handlers.azureml.common import job_name_for
+    from handlers.azureml.client import job_name_for
 
     name = job_name_for(f"{event_id}/{PIPELINE_ROUTE_NAME}/0", PIPELINE_ROUTE_NAME)
     puts = [(put.path.rsplit("/", 1)[1], put.body["properties"]["jobType"]) for put in fake.sent("PUT", r"/jobs/")]

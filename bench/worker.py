@@ -119,7 +119,7 @@ def replay_counted(functions: dict[str, Any], items: list[dict[str, Any]]) -> di
 
 def use_fake_azureml(url: str, ca_file: str) -> None:
     """Send this worker's Azure ML actions to the fake (tests/support/azureml_fake.py) at `url`."""
-    from handlers.azureml.common import use_connection
+    from handlers.azureml.client import use_connection
     from tests.support.azureml_fake import connection_to
 
     use_connection(connection_to(url, ca_file))

@@ -208,7 +208,11 @@ def purge_deleted_key_vault(cli: Cli, env: Env, subscription: str) -> None:
 def preprovision(cli: Cli, env: Env) -> None:
     environment = env.name
     workspace = env.workspace()
-    app_subscription = env.need("AZURE_SUBSCRIPTION_ID", "azd sets it when you pick a subscription")
+    app_subscription = env.need(
+        "AZURE_SUBSCRIPTION_ID",
+        "`azd up` asks for it before this hook; with `azd provision` on a new environment, "
+        "run `azd env set AZURE_SUBSCRIPTION_ID <id>` (and AZURE_LOCATION) first",
+    )
     existing_acs = env.get("EXISTING_ACS_RESOURCE_ID")
     if existing_acs:
         ResourceId.parse(existing_acs, "EXISTING_ACS_RESOURCE_ID", "Microsoft.Communication/communicationServices")
@@ -304,6 +308,8 @@ def postprovision(cli: Cli, env: Env) -> None:
     environment = env.name
     workspace = env.workspace()
     principal = env.need("APP_PRINCIPAL_ID", "run azd provision first (main.bicep output)")
+    # main.bicep grants the topic identity its dead-letter role only when preprovision gave its id.
+    env.need("SYSTEM_TOPIC_PRINCIPAL_ID", "the preprovision hook did not run: run azd provision again")
     attempts = int(setting(env, "DEPLOY_ATTEMPTS", 6))
     delay = setting(env, "DEPLOY_RETRY_SECONDS", 20)
 

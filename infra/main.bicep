@@ -51,8 +51,10 @@ param environmentName string
 @metadata({ azd: { type: 'location' } })
 param location string
 
+// Set by the preprovision hook before every deployment. The default only lets azd validate the
+// parameters before hooks run (azd up checks them first); the postprovision hook fails if it is empty.
 @description('Principal id of the workspace\'s system topic identity (set by the preprovision hook), which writes dead letters.')
-param systemTopicPrincipalId string
+param systemTopicPrincipalId string = ''
 
 @description('Resource id of an existing Azure Communication Services resource to send from. Empty: create ACS + Email with an Azure-managed domain.')
 param existingAcsResourceId string = ''
@@ -212,7 +214,7 @@ module functionApp 'app/function-app.bicep' = {
   dependsOn: [appRbac]
 }
 
-module deadLetterRbac 'app/deadletter-rbac.bicep' = {
+module deadLetterRbac 'app/deadletter-rbac.bicep' = if (!empty(systemTopicPrincipalId)) {
   name: 'deadletter-rbac'
   scope: rg
   params: {

@@ -101,7 +101,7 @@ def deliver(item: Any, functions: dict[str, Callable[[Any], None]]) -> None:
     """One JSON event to its function, as the host and the worker would hand it over."""
     from shared.events.model import EventRejected
     from shared.events.parse import envelope_problem
-    from shared.pipeline.reports import ActionReport, observed
+    from shared.pipeline.reports import REFUSED, ActionReport, observed
     from shared.worker import DeliveryFailed, current_engine
 
     function = function_for(item)
@@ -112,7 +112,7 @@ def deliver(item: Any, functions: dict[str, Callable[[Any], None]]) -> None:
     try:
         binding = binding_for(item)
     except WorkerRefused as refused:
-        observed(ActionReport(refused.event_id, refused.event_type, function, None, None, "failed", str(refused)))
+        observed(ActionReport(refused.event_id, refused.event_type, function, None, None, REFUSED, str(refused)))
         return
     try:
         functions[function](binding)

@@ -1,19 +1,22 @@
 """Replay Azure ML events through the real function app, without Azure Functions Core Tools.
 
-    python scripts/replay.py [--routes FILE] [--dry-run] [--json] [--azurite] PATH...
+    python scripts/replay.py [--routes FILE] [--dry-run] [--json] [--azurite] [--concurrency N] PATH...
     python scripts/replay.py --dead-letter [--container NAME] [--since 24h] [--dry-run] [--json]
 
 PATH is a JSON file holding one event or an array (Event Grid or CloudEvents schema), or a folder
 of them. Each event goes to the function that would receive it in Azure, found through the app's own
-index (`app.get_functions()`), as the Functions host would call it.
+index (`app.get_functions()`), as the Functions host would call it: the argument built by
+azure-functions' own converter from the event's JSON, as the Python worker builds it. An event that
+converter refuses (an `eventTime` it cannot parse) fails before any app code runs, as in Azure, where
+Event Grid retries it and then dead-letters it: replay reports it `refused`, naming the field.
 
 --dead-letter replays the blobs Event Grid dead-lettered into the storage account's container
 (DEAD_LETTER_CONTAINER, default `deadletter`), showing why each event died, and marks a blob
 replayed only when every action of every event in it is done (or need not run); replayed blobs are
 skipped, so running it twice does nothing the second time.
 
-Exit status: 0 when nothing failed or was rejected, 1 when an action failed, 2 when an input was
-rejected (and nothing failed).
+Exit status: 0 when nothing failed or was rejected, 1 when an action failed or the worker refused an
+event, 2 when an input was rejected (and nothing failed).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scripts.cli import duration_argument
+from scripts.cli import duration_argument, positive_int
 from scripts.local_host import event_files, indexed_functions, replay_payload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per (event, route, action)")
     parser.add_argument("--azurite", action="store_true", help="start a throwaway in-memory Azurite for the ledger")
     parser.add_argument("--verbose", action="store_true", help="also print the app's log lines")
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=1, metavar="N",
+        help="deliver N events at a time, as the worker's thread pool of PYTHON_THREADPOOL_THREAD_COUNT does"
+        " (default 1: one after another)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if bool(args.paths) == args.dead_letter:
         parser.error("give event files (PATH...) or --dead-letter, not both")
@@ -125,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{path}: {error.strerror}", file=sys.stderr)
                 return 1
             try:
-                replay_payload(body, functions, str(path))
+                replay_payload(body, functions, str(path), args.concurrency)
             except worker.DeliveryFailed as error:  # storage down: nothing ran without its claim
                 print(f"{path}: {error}", file=sys.stderr)
                 return 1
@@ -139,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
 def exit_status(reports: list[Any]) -> int:
     statuses = {report.status for report in reports}
-    return 1 if "failed" in statuses else 2 if "rejected" in statuses else 0
+    return 1 if statuses & {"failed", "refused"} else 2 if "rejected" in statuses else 0
 
 
 def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict[str, Callable[[Any], None]]) -> int:
@@ -162,12 +170,19 @@ def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict
             body = dead_letters.read(blob)
             infos = dead_letter_infos(body)
             with observe() as reports:
-                replay_payload(body, functions, f"{dead_letters.container_name}/{blob.name}")
+                replay_payload(body, functions, f"{dead_letters.container_name}/{blob.name}", args.concurrency)
             settled = not args.dry_run and all(report.settled for report in reports)
             if settled:
                 dead_letters.mark_replayed(blob)
             everything.extend(reports)
-            outcome = "marked replayed" if settled else "dry run" if args.dry_run else "NOT settled, will be retried"
+            refused = any(report.status == "refused" for report in reports)
+            outcome = (
+                "marked replayed" if settled
+                else "NOT settled: the Functions worker refuses an event in it before the app runs (below); as it"
+                " is, it can never be delivered: correct that event in the blob, or delete the blob" if refused
+                else "dry run" if args.dry_run
+                else "NOT settled, will be retried"
+            )  # fmt: skip
             if args.json:
                 for report in reports:
                     info = infos.get(report.event_id)

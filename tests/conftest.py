@@ -77,7 +77,7 @@ def fake() -> Iterator[AzureMLFake]:
 @pytest.fixture
 def use_fake(fake: AzureMLFake, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureMLFake]:
     """The fake, emptied, with every Azure ML call of the app (actions, enrichment) pointed at it."""
-    from handlers.azureml import common as azureml
+    from handlers.azureml import client as azureml
 
     fake.reset()
     # MLClient records the cloud it was built for in the process environment: restored after the test.

@@ -20,7 +20,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from handlers.azureml.common import AzureMLAction, JobExists, azure_call, outcome, parse_experiment
+from handlers.azureml.action import AzureMLAction, outcome, parse_experiment
+from handlers.azureml.client import JobExists, azure_call
 from handlers.azureml.job_inputs import DataInput, JobInputs
 from shared.actions import ActionContext, ActionOutcome
 from shared.events.workspace import Workspace

@@ -2,7 +2,7 @@
 
 The options are parsed here; `cooldown` (with `key`) and `max_per_day` are counted in Azure Table
 Storage by shared/noise/counters.py (the gate's `repeat_interval` uses the same counters).
-`skip_if_running` asks Azure ML itself (see handlers/azureml/common.py).
+`skip_if_running` asks Azure ML itself (see handlers/azureml/action.py).
 """
 
 from __future__ import annotations

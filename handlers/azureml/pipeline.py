@@ -20,16 +20,8 @@ from typing import Any, ClassVar
 
 import yaml
 
-from handlers.azureml.common import (
-    ROUTE_TAG,
-    AzureMLAction,
-    JobExists,
-    azure_call,
-    first_active,
-    job_tags,
-    outcome,
-    parse_experiment,
-)
+from handlers.azureml.action import ROUTE_TAG, AzureMLAction, first_active, job_tags, outcome, parse_experiment
+from handlers.azureml.client import JobExists, azure_call
 from handlers.azureml.job_inputs import DataInput, JobInputs
 from shared.actions import ActionContext, ActionFailed, ActionOutcome
 from shared.events.workspace import Workspace

@@ -19,7 +19,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from handlers.azureml.common import AzureMLAction, JobExists, azure_call, first_active, outcome
+from handlers.azureml.action import AzureMLAction, first_active, outcome
+from handlers.azureml.client import JobExists, azure_call
 from shared.actions import ActionContext, ActionFailed, ActionOutcome
 from shared.events.workspace import Workspace
 from shared.problems import Problems

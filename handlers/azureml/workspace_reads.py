@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from handlers.azureml.common import current_connection, ml_client, workspace_credential
+from handlers.azureml.client import current_connection, ml_client, workspace_credential
 from shared.events.enrichment import Enrichment, duration_text
 from shared.events.model import AmlEvent
 from shared.events.workspace import Workspace

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from shared.events.model import AmlEvent
+from shared.events.model import AmlEvent, status_words
 
 # Statuses of events that are not runs.
 _STATUS_BY_TYPE = {
@@ -35,6 +35,11 @@ class Notice:
     url: str  # the item in Azure ML studio
     members: tuple[Notice, ...] = ()  # a digest's events, each with its own facts
 
+    @property
+    def status_words(self) -> str:
+        """The status as words within a sentence or a subject: `not started`, `drift detected`."""
+        return self.status.lower()
+
     def rows(self) -> list[tuple[str, str]]:
         """The facts, then the tags on one line: what a card or message shows as a table."""
         if not self.tags:
@@ -43,10 +48,11 @@ class Notice:
 
     @classmethod
     def of(cls, event: AmlEvent) -> Notice:
-        status = str(getattr(event, "status", None) or _STATUS_BY_TYPE.get(event.short_type, event.short_type))
+        written = str(getattr(event, "status", None) or _STATUS_BY_TYPE.get(event.short_type, event.short_type))
+        status = status_words(written).capitalize()  # `NotStarted` reads "Not started"
         tone = (
-            "bad" if status in _BAD
-            else "good" if status in _GOOD
+            "bad" if written in _BAD
+            else "good" if written in _GOOD
             else "warning" if event.short_type == "DatasetDriftDetected"
             else "neutral"
         )  # fmt: skip

@@ -11,6 +11,7 @@ Real payloads differ from the documentation (key casing, ModelVersion as a numbe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,15 @@ class EventRejected(ValueError):
         self.problem = problem
         self.event_id = event_id
         super().__init__(f"{field}: {problem}" if field else problem)
+
+
+def status_words(status: str) -> str:
+    """A status as words for titles and subjects: `NotStarted` -> `not started`, `CancelRequested` ->
+    `cancel requested` (a word starts at each capital that follows a lower-case letter)."""
+    return _WORD_START.sub(" ", status).lower()
+
+
+_WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
 def get_ci(mapping: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -143,7 +153,7 @@ class RunEvent(AmlEvent):
 
     @property
     def title(self) -> str:
-        return f"Run {self.run_id} {self.status.lower()}"
+        return f"Run {self.run_id} {status_words(self.status)}"
 
     def facts(self) -> list[tuple[str, str]]:
         facts = [

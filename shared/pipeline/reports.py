@@ -15,6 +15,9 @@ from shared.ledger.records import DONE, FAILED, GROUPED, SKIPPED
 logger = logging.getLogger("aml_events.outcomes")
 
 PLANNED, REJECTED, UNROUTED = "planned", "rejected", "unrouted"
+# Seen only locally (replay, tests): the Functions worker refused the event before the app ran, so the
+# invocation failed; in Azure, Event Grid retries it and then dead-letters it.
+REFUSED = "refused"
 # First word of every outcome log line: the Kusto queries in docs/kusto.md select on it.
 OUTCOME_MESSAGE = "action"
 

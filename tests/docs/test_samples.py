@@ -192,16 +192,12 @@ def test_commands_in_text_use_the_project_interpreter(page: Path) -> None:
     assert not bare, "write `.venv/bin/python scripts/...` (the same form everywhere):\n" + "\n".join(bare)
 
 
-# Paths a page of other work names before they exist (remove an entry once the path exists).
-NOT_YET_THERE = {("docs/architecture.md", "tests/unit/handlers/")}
-
-
 @pytest.mark.parametrize("page", doc_files(), ids=relative)
 def test_named_files_and_links_exist(page: Path) -> None:
     missing = []
     for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
         missing += [f"{relative(page)}:{number}: `{name}`" for name in PATH_IN_BACKTICKS.findall(line)
-                    if not (ROOT / name).exists() and (relative(page), name) not in NOT_YET_THERE]  # fmt: skip
+                    if not (ROOT / name).exists()]  # fmt: skip
         for target, anchor in LINK.findall(line):
             linked = page.parent / target if target else page
             if not linked.exists():

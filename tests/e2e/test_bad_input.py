@@ -125,12 +125,12 @@ def test_the_functions_record_bad_input_and_handle_the_valid(name, app_env, rece
 
 
 @pytest.mark.parametrize("name", WORKER_REFUSES)
-def test_what_the_worker_refuses_is_reported_as_a_failed_invocation(name, app_env, receiver, functions) -> None:
+def test_what_the_worker_refuses_is_reported_as_refused_before_the_app(name, app_env, receiver, functions) -> None:
     app_env(ROUTES, HOOK_URL=receiver.url)
     with observe() as reports:
         replay_payload(WORKER_REFUSES[name], functions, name)
     [report] = reports
-    assert report.status == "failed" and not report.settled  # Event Grid retries, then dead-letters
+    assert report.status == "refused" and not report.settled  # Event Grid retries, then dead-letters
     assert report.detail.startswith(("eventTime ", "time ")) and "before the app runs" in report.detail
     assert report.event_id == json.loads(WORKER_REFUSES[name])["id"]
     assert list(current_engine().ledger.rejections()) == [] and receiver.requests == []

@@ -128,6 +128,23 @@ def test_a_blob_with_an_event_still_in_progress_elsewhere_is_not_marked(
     assert receiver.requests == []
 
 
+def test_a_dead_letter_the_worker_refuses_says_so_and_is_not_marked(
+    app_env, azurite, container, receiver, capsys
+) -> None:
+    """An eventTime the worker's converter cannot parse is why such an event was dead-lettered: every
+    delivery failed before the app ran. Replaying it as it is cannot succeed; replay says so."""
+    app_env(ROUTES, HOOK_URL=receiver.url)
+    refused = EVENT_GRID_DEAD[0] | {"id": "refused-1", "eventTime": "2025-03-04T10:00:00+02:00"}
+    put(azurite, container, "refused.json", [refused, CLOUD_EVENT_DEAD])
+
+    assert replay.main(["--dead-letter"]) == 1
+    out = capsys.readouterr().out
+    assert "the Functions worker refuses an event in it before the app runs" in out
+    assert "refused-1" in out and "eventTime '2025-03-04T10:00:00+02:00'" in out
+    assert [request.path for request in receiver.requests] == ["/models"]  # the other event still goes
+    assert REPLAYED_METADATA not in metadata(azurite, container, "refused.json")
+
+
 def test_dry_run_neither_acts_nor_marks(app_env, azurite, container, receiver, capsys) -> None:
     app_env(ROUTES, HOOK_URL=receiver.url)
     put(azurite, container, "a.json", EVENT_GRID_DEAD)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.azureml.common import EVENT_TAG, LEDGER_TAG, ROUTE_TAG, job_name_for
+from handlers.azureml.action import EVENT_TAG, LEDGER_TAG, ROUTE_TAG
+from handlers.azureml.client import job_name_for
 from scripts import validate_routes
 from scripts.local_host import binding_for
 from shared.pipeline.reports import observe

@@ -357,6 +357,23 @@ def test_main_parameters_cover_every_required_parameter() -> None:
     assert set(parameters) <= set(parsed(INFRA / "main.bicep")["parameters"])
 
 
+def test_parameters_a_hook_sets_do_not_make_azd_prompt_before_the_hook() -> None:
+    # `azd up` resolves main.parameters.json once before the preprovision hook runs: a required
+    # parameter mapped to a value only the hook sets would be prompted for (or fail with --no-prompt).
+    hooks = (REPO_ROOT / "deploy" / "hooks.py").read_text()
+    set_by_hooks = set(re.findall(r'env\.set\("([A-Z_]+)"', hooks))
+    assert {"SYSTEM_TOPIC_PRINCIPAL_ID", "EXISTING_ACS_ENDPOINT"} <= set_by_hooks
+    mapping = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    template = parsed(MAIN)["parameters"]
+    mapped = 0
+    for name, entry in mapping.items():
+        match = re.fullmatch(r"\$\{(\w+)(=.*)?\}", str(entry["value"]))
+        if match and match[1] in set_by_hooks:
+            mapped += 1
+            assert match[2] is not None and template[name].get("default") is not None, name
+    assert mapped == 2
+
+
 def test_azure_yaml_deploys_the_tagged_service() -> None:
     import yaml
 

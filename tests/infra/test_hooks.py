@@ -230,6 +230,8 @@ def test_dry_run_reads_but_changes_nothing_and_prints_the_commands(azure: Azure)
          "AZURE_ML_WORKSPACE_ID is not a resource id like"),
         ({"AZURE_ML_WORKSPACE_ID": workspace_id(), "EXISTING_ACS_RESOURCE_ID": "acs"},
          "EXISTING_ACS_RESOURCE_ID is not a resource id"),
+        ({"AZURE_ML_WORKSPACE_ID": workspace_id(), "AZURE_SUBSCRIPTION_ID": ""},
+         "AZURE_SUBSCRIPTION_ID is not set: `azd up` asks for it"),
     ],
 )  # fmt: skip
 def test_a_missing_or_malformed_setting_is_named(azure: Azure, settings: dict[str, str], phrase: str) -> None:
@@ -273,7 +275,7 @@ def test_without_az_on_path_the_hook_says_so(azure: Azure) -> None:
 
 
 def provisioned(azure: Azure, **extra: str) -> None:
-    azure.set_env(
+    values = dict(
         AZURE_ML_WORKSPACE_ID=workspace_id(),
         APP_PRINCIPAL_ID=PRINCIPAL,
         AZURE_FUNCTION_APP_ID=APP_ID,
@@ -283,8 +285,9 @@ def provisioned(azure: Azure, **extra: str) -> None:
         SYSTEM_TOPIC_NAME="evgt-mlw",
         SYSTEM_TOPIC_RESOURCE_GROUP="rg-ml",
         SYSTEM_TOPIC_SUBSCRIPTION_ID=APP_SUB,
-        **extra,
+        SYSTEM_TOPIC_PRINCIPAL_ID="topic-p",
     )
+    azure.set_env(**{**values, **extra})
 
 
 def answer_key_vault_references(azure: Azure, *statuses: list[dict[str, Any]]) -> None:
@@ -349,6 +352,12 @@ def test_a_role_error_that_is_not_replication_is_not_retried(azure: Azure) -> No
     result = run(azure, "postprovision")
     assert_clean_failure(result, "postprovision:", "AuthorizationFailed")
     assert len(deployments(azure)) == 1
+
+
+def test_postprovision_without_the_topic_identity_says_preprovision_did_not_run(azure: Azure) -> None:
+    provisioned(azure, SYSTEM_TOPIC_PRINCIPAL_ID="")
+    assert_clean_failure(run(azure, "postprovision"), "SYSTEM_TOPIC_PRINCIPAL_ID is not set", "preprovision")
+    assert deployments(azure) == []
 
 
 def test_key_vault_references_are_refreshed_until_they_resolve(azure: Azure) -> None:

@@ -27,7 +27,7 @@ FUNCTIONS = render_filters.load_function_event_types()
 
 @dataclass(frozen=True)
 class FakeRoute:
-    """The part of shared.routes.Route that render_filters reads."""
+    """The part of shared.routing.routes.Route that render_filters reads."""
 
     name: str
     event_types: tuple[str, ...]

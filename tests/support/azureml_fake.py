@@ -34,7 +34,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from handlers.azureml.common import AzureMLConnection
+from handlers.azureml.client import AzureMLConnection
 from tests.support.certificate import self_signed_certificate
 from tests.support.loopback import JsonHandler
 

@@ -33,7 +33,7 @@ def test_table_and_blob_share_one_credential_per_identity() -> None:
 
 
 def test_email_and_azure_ml_use_the_storage_credential_of_the_same_identity() -> None:
-    from handlers.azureml.common import _default_credential
+    from handlers.azureml.client import _default_credential
     from handlers.email.acs import AcsSettings, email_client
 
     client_id = "11111111-0000-0000-0000-000000000004"
