@@ -51,6 +51,10 @@ var appSettings = {
   ROUTES_FILE: routesFile
   INVOCATION_BUDGET_SECONDS: string(invocationBudgetSeconds)
   DEAD_LETTER_CONTAINER: deadLetterContainerName
+  // Sync functions run on this many worker threads (default min(32, cores + 4): 6 on 2 cores). While
+  // webhooks wait ~200 ms, 6 keep the CPU 0.4x busy, 32 about 1x; more were no faster and each costs
+  // ~0.1 MiB (docs/performance.md, bench/storm.py).
+  PYTHON_THREADPOOL_THREAD_COUNT: '32'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
