@@ -2,15 +2,16 @@
 
   a. dry run (no ledger)        floor: JSON parse + func.EventGridEvent construction (what the host does anyway)
   b. `log` action, ledger       floor: the same + one Azurite insert (azure-data-tables create_entity)
-  c. `webhook` action, ledger   floor: the same + one loopback POST with a reused httpx client + a conditional
-                                update (the exactly-once floor); shown against the POST alone too
+  c. `webhook` action, ledger   floor: JSON parse, an insert, one loopback POST with a reused httpx client and a
+                                conditional update (the exactly-once floor); shown against parse + POST too
 
 A `log` action's outcome is known before it runs, so its claim's insert records it: one ledger write,
 as in floor b. A webhook's is not: exactly-once needs a claim before the POST and an outcome after it,
 two ledger round trips, so c is judged against the floor that does both (insert, then a conditional
 update of the same entity), which is the cost of the guarantee itself: at most 1.1× that. The dry run is
 judged by its allowance: at most 1 ms over parse + binding. Floor entities have the ledger record's
-shape, and the floors use the app's own storage client. Every variant runs once per round, rounds alternate, and each figure is the median over rounds, so that drift (Azurite's, the machine's) hits all.
+shape, and the floors use the app's own storage client. Every variant runs once per round, rounds alternate,
+and each figure is the median over rounds, so that drift (Azurite's, the machine's) hits all.
 """
 
 from __future__ import annotations
