@@ -5,9 +5,9 @@ pool of PYTHON_THREADPOOL_THREAD_COUNT threads, as the Python worker runs sync f
 
 Four storms in one run: receivers answering after 200 ms and instant receivers, each with the thread
 count infra deploys and with the worker's default, min(32, cores + 4). Instant receivers make the storm
-CPU-bound: that is the limit for its pool. With slow receivers, a pool too small to cover their wait bounds
-the throughput instead. Target: with the deployed count, at least 0.8× its limit. The instant storms are
-also set against each other: what the larger pool costs when it cannot help. Every storm also
+CPU-bound: the better of the two is the limit. With slow receivers, a pool too small to cover their wait
+bounds the throughput instead. Target: with the deployed count, at least 0.8× the limit. The instant storms
+are also set against each other: what the larger pool costs when it cannot help. Every storm also
 checks that no action was lost or repeated: the receiver counts Idempotency-Keys, the ledger counts records.
 """
 
@@ -121,14 +121,15 @@ def run(lab: Lab) -> list[Figure]:
     slow_deployed = storm(lab, deployed, SLOW_SECONDS, children, repeats)
     slow_default = storm(lab, default, SLOW_SECONDS, children, repeats)
     instant_default = storm(lab, default, 0.0, children, repeats)
-    deployed_pool, default_pool = "deployed", "the worker's default"
-    slow = slow_deployed.figure(deployed_pool, instant_deployed, "the CPU-bound limit")
+    limit = max(instant_deployed, instant_default, key=lambda result: result.rate)
+    deployed_pool, default_pool, limit_is = "deployed", "the worker's default", "the CPU-bound limit"
+    slow = slow_deployed.figure(deployed_pool, limit, limit_is)
     slow.measure = f"{children} events + {repeats} redeliveries, {slow.measure}"
     slow.target = f"≥ {SHARE_OF_LIMIT}×, no loss, no repeat"
     slow.met = slow_deployed.exact and slow.ratio >= SHARE_OF_LIMIT
     return [
         slow,
-        slow_default.figure(default_pool, instant_default, "the CPU-bound limit"),
+        slow_default.figure(default_pool, limit, limit_is),
         # What the larger pool costs where it cannot help: every storm CPU-bound.
         instant_deployed.figure(deployed_pool, instant_default, "the default pool"),
         instant_default.figure(default_pool),
