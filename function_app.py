@@ -1,6 +1,7 @@
 """The Azure Functions app: which function takes which Azure ML events. Nothing more lives here.
 
-`flush_digests` is a timer: it delivers the digests of routes with `group:` (shared/pipeline/engine.py).
+`flush_digests` is a timer: it delivers the digests of routes with `group:` (shared/pipeline/engine.py);
+`check_expectations` another: it acts on the expectations of routes with `expect:` that nothing met.
 The event types of each function are listed in shared/functions.json, which the Event Grid
 subscriptions in infra/ are generated from. The work happens in shared/worker.py (docs/architecture.md),
 which shared/entry.py loads on the first event so that indexing the app stays cheap.
@@ -8,10 +9,11 @@ which shared/entry.py loads on the first event so that indexing the app stays ch
 
 import azure.functions as func
 
-from shared.entry import dispatch, flush_digests
+from shared.entry import check_expectations, dispatch, flush_digests
 
-# NCRONTAB (seconds first): every minute, at second 0.
+# NCRONTAB (seconds first): every minute, at second 0 (digests) and 30 (expectations).
 DIGEST_FLUSH_SCHEDULE = "0 * * * * *"
+EXPECTATION_CHECK_SCHEDULE = "30 * * * * *"
 
 app = func.FunctionApp()
 
@@ -49,3 +51,10 @@ def drift_detected(event: func.EventGridEvent) -> None:
 def flush_due_digests(timer: func.TimerRequest) -> None:
     """Digests of grouped events: a group waits at most its `wait` plus this period."""
     flush_digests()
+
+
+@app.function_name("check_expectations")
+@app.timer_trigger(arg_name="timer", schedule=EXPECTATION_CHECK_SCHEDULE, run_on_startup=False)
+def check_due_expectations(timer: func.TimerRequest) -> None:
+    """Missed expectations: acted on within a minute of their deadline."""
+    check_expectations()

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import cold_start, fan_out, first_event, memory, per_event, storm  # noqa: E402
+from bench import cold_start, expectations, fan_out, first_event, memory, per_event, storm  # noqa: E402
 from bench.support import Figure, Lab  # noqa: E402
 from bench.worker import log_like_the_host  # noqa: E402
 
@@ -31,6 +31,7 @@ BENCHMARKS = {
     "fan-out": fan_out,
     "storm": storm,
     "memory": memory,
+    "expectations": expectations,
 }
 PACKAGES = (
     "azure-functions",

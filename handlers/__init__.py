@@ -20,6 +20,9 @@ _KIND_CLASSES = {
     "pipeline": "handlers.azureml.pipeline:PipelineAction",
     "batch_endpoint": "handlers.azureml.batch_endpoint:BatchEndpointAction",
     "schedule": "handlers.azureml.schedule:ScheduleAction",
+    "github": "handlers.github:GitHubAction",
+    "azure_devops": "handlers.azure_devops:AzureDevOpsAction",
+    "eventgrid": "handlers.eventgrid:EventGridAction",
 }
 
 

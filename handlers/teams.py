@@ -51,7 +51,10 @@ def adaptive_card(notice: Notice) -> dict[str, object]:
             {"type": "FactSet", "facts": facts},
             *_member_blocks(notice),
         ],
-        "actions": [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": notice.url}],
+        # A recurring expectation that never saw its event has no page to open.
+        "actions": [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": notice.url}]
+        if notice.url
+        else [],
     }
 
 

@@ -51,6 +51,9 @@ param environmentName string
 @metadata({ azd: { type: 'location' } })
 param location string
 
+@description('Create an Event Grid custom topic for the `eventgrid` action to forward events to (docs/cicd.md), with EventGrid Data Sender for the app; sets FORWARD_TOPIC_ENDPOINT.')
+param createForwardTopic bool = false
+
 // Set by the preprovision hook before every deployment. The default only lets azd validate the
 // parameters before hooks run (azd up checks them first); the postprovision hook fails if it is empty.
 @description('Principal id of the workspace\'s system topic identity (set by the preprovision hook), which writes dead letters.')
@@ -108,7 +111,7 @@ var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var deadLetterContainerName = 'deadletter'
 var createEmail = empty(existingAcsResourceId)
 
-// justify: resource groups are not in azure-facts §6.1; 2024-03-01 is the version the azd Functions templates use.
+// justify: resource groups are not among the checked versions; 2024-03-01 is the version the azd Functions templates use.
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
   location: location
@@ -208,10 +211,22 @@ module functionApp 'app/function-app.bicep' = {
     emailSender: createEmail ? email!.outputs.senderAddress : existingEmailSender
     routesFile: routesFile
     invocationBudgetSeconds: invocationBudgetSeconds
-    keyVaultReferenceSettings: keyVault.outputs.appSettings
+    // Settings merged into the app's own: Key Vault references, and the forwarding topic's endpoint (not a secret).
+    keyVaultReferenceSettings: union(keyVault.outputs.appSettings, createForwardTopic ? { FORWARD_TOPIC_ENDPOINT: forwardTopic!.outputs.endpoint } : {})
   }
   // The host starts as soon as the app exists: let its identity reach storage first.
   dependsOn: [appRbac]
+}
+
+module forwardTopic 'app/forward-topic.bicep' = if (createForwardTopic) {
+  name: 'forward-topic'
+  scope: rg
+  params: {
+    name: 'evgt-fwd-${resourceToken}'
+    location: location
+    tags: tags
+    appIdentityPrincipalId: identity.outputs.principalId
+  }
 }
 
 module deadLetterRbac 'app/deadletter-rbac.bicep' = if (!empty(systemTopicPrincipalId)) {
@@ -235,4 +250,5 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output DEAD_LETTER_CONTAINER string = deadLetterContainerName
 output APP_PRINCIPAL_ID string = identity.outputs.principalId
 output ACS_RESOURCE_ID string = createEmail ? email!.outputs.communicationServiceId : existingAcsResourceId
+output FORWARD_TOPIC_ENDPOINT string = createForwardTopic ? forwardTopic!.outputs.endpoint : ''
 output ACS_ENDPOINT string = createEmail ? email!.outputs.endpoint : existingAcsEndpoint

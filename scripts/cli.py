@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from shared.routing.durations import parse_duration
 
@@ -14,6 +14,15 @@ def duration_argument(text: str) -> timedelta:
         return timedelta(seconds=parse_duration(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def time_argument(text: str) -> datetime:
+    """An argparse type for `--now 2026-12-02T01:00:00Z` (ISO 8601; without an offset, UTC)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-12-02T01:00:00Z") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def positive_int(text: str) -> int:

@@ -123,8 +123,22 @@ def deliver(item: Any, functions: dict[str, Callable[[Any], None]]) -> None:
 
 
 @functools.cache
-def indexed_functions() -> dict[str, Callable[[Any], None]]:
-    """The app's functions by name, from its own index (which may be built only once per app)."""
+def _index() -> tuple[Any, ...]:
+    """The app's own function index (which may be built only once per app)."""
     import function_app
 
-    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+    return tuple(function_app.app.get_functions())
+
+
+def timer_functions() -> list[str]:
+    """The names of the app's timer functions (flush_digests, check_expectations)."""
+    return [
+        f.get_function_name()
+        for f in _index()
+        if any(binding.get("type") == "timerTrigger" for binding in json.loads(f.get_function_json())["bindings"])
+    ]
+
+
+def indexed_functions() -> dict[str, Callable[[Any], None]]:
+    """The app's functions by name, from its own index."""
+    return {f.get_function_name(): f.get_user_function() for f in _index()}

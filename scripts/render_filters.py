@@ -167,7 +167,7 @@ def _within_limits(filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def render(routes: Sequence[RouteLike], function_event_types: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Any]]:
     """Per-function subscription filters for the enabled ``routes``."""
-    enabled = [r for r in routes if r.enabled]
+    enabled = [part for r in routes if r.enabled for part in _delivered_to(r)]
     rendered: dict[str, dict[str, Any]] = {}
     for function_name, function_types in function_event_types.items():
         own_types = {t.casefold() for t in function_types}
@@ -185,6 +185,25 @@ def render(routes: Sequence[RouteLike], function_event_types: Mapping[str, Seque
             "advancedFilters": _common_filters(relevant),
         }
     return rendered
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    name: str
+    enabled: bool
+    event_types: tuple[str, ...]
+    conditions: tuple[ConditionLike, ...]
+
+
+def _delivered_to(route: RouteLike) -> list[RouteLike]:
+    """What a route needs delivered. A route with `expect:` needs its opening events (none for a recurring
+    one) and the events its `expect.event` waits for: the follow-ups, such as `Running` or `Completed`
+    statuses that routes reacting only to failures would otherwise filter out."""
+    expect = getattr(route, "expect", None)
+    if expect is None:
+        return [route]
+    parts: list[RouteLike] = [route] if route.event_types else []
+    return [*parts, _Wanted(route.name, True, tuple(expect.event.event_types), tuple(expect.event.conditions))]
 
 
 def unrouted_event_types(routes: Sequence[RouteLike], function_event_types: Mapping[str, Sequence[str]]) -> list[str]:

@@ -2,6 +2,7 @@
 
     python scripts/replay.py [--routes FILE] [--dry-run] [--json] [--azurite] [--concurrency N] PATH...
     python scripts/replay.py --dead-letter [--container NAME] [--since 24h] [--dry-run] [--json]
+    python scripts/replay.py [--now TIME] [PATH...] --tick TIME [--tick TIME ...]
 
 PATH is a JSON file holding one event or an array (Event Grid or CloudEvents schema), or a folder
 of them. Each event goes to the function that would receive it in Azure, found through the app's own
@@ -15,6 +16,11 @@ Event Grid retries it and then dead-letters it: replay reports it `refused`, nam
 replayed only when every action of every event in it is done (or need not run); replayed blobs are
 skipped, so running it twice does nothing the second time.
 
+--now TIME delivers the events as of TIME (ISO 8601): the app's clock reads TIME throughout. --tick TIME
+runs the app's timer functions (digests, expectations) as of TIME, after the events if there are any:
+deliver a Running event `--now 01:00`, then `--tick 07:30` shows what a route's `expect: {within: 6h}`
+does when nothing followed it.
+
 Exit status: 0 when nothing failed or was rejected, 1 when an action failed or the worker refused an
 event, 2 when an input was rejected (and nothing failed).
 """
@@ -27,11 +33,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scripts.cli import duration_argument, positive_int
-from scripts.local_host import event_files, indexed_functions, replay_payload
+from scripts.cli import duration_argument, positive_int, time_argument
+from scripts.local_host import event_files, indexed_functions, replay_payload, timer_functions
+from shared.platform.clock import frozen_at
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,9 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         help="deliver N events at a time, as the worker's thread pool of PYTHON_THREADPOOL_THREAD_COUNT does"
         " (default 1: one after another)",
     )  # fmt: skip
+    parser.add_argument("--now", type=time_argument, metavar="TIME",
+                        help="deliver the events as of this time (ISO 8601, e.g. 2026-12-02T01:00:00Z)")  # fmt: skip
+    parser.add_argument("--tick", type=time_argument, action="append", default=[], metavar="TIME",
+                        help="then run the app's timers as of this time (repeatable; no events needed)")  # fmt: skip
     args = parser.parse_args(argv)
-    if bool(args.paths) == args.dead_letter:
-        parser.error("give event files (PATH...) or --dead-letter, not both")
+    if args.dead_letter and (args.paths or args.tick):
+        parser.error("give event files (PATH...) or --dead-letter, not both (and no --tick with --dead-letter)")
+    if not (args.dead_letter or args.paths or args.tick):
+        parser.error("give event files (PATH...), --tick TIME or --dead-letter")
     if (args.container or args.since) and not args.dead_letter:
         parser.error("--container and --since go with --dead-letter")
     logging.basicConfig(
@@ -126,16 +141,21 @@ def run(args: argparse.Namespace) -> int:
     if args.dead_letter:
         return replay_dead_letters(args, settings, functions)
     with observe() as reports:
-        for path in event_files(args.paths):
-            try:
-                body = path.read_bytes()
-            except OSError as error:
-                print(f"{path}: {error.strerror}", file=sys.stderr)
-                return 1
-            try:
-                replay_payload(body, functions, str(path), args.concurrency)
-            except worker.DeliveryFailed as error:  # storage down: nothing ran without its claim
-                print(f"{path}: {error}", file=sys.stderr)
+        with frozen_at(args.now) if args.now else nullcontext():
+            for path in event_files(args.paths):
+                try:
+                    body = path.read_bytes()
+                except OSError as error:
+                    print(f"{path}: {error.strerror}", file=sys.stderr)
+                    return 1
+                try:
+                    replay_payload(body, functions, str(path), args.concurrency)
+                except worker.DeliveryFailed as error:  # storage down: nothing ran without its claim
+                    print(f"{path}: {error}", file=sys.stderr)
+                    return 1
+        for moment in args.tick:
+            if problem := tick(moment, functions):
+                print(problem, file=sys.stderr)
                 return 1
     if args.json:
         for report in reports:
@@ -143,6 +163,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table(reports)
     return exit_status(reports)
+
+
+def tick(moment: datetime, functions: dict[str, Callable[[Any], None]]) -> str | None:
+    """Run every timer function of the app as of `moment`, as the host would; a problem, or None."""
+    from shared.ledger.records import LedgerUnavailable
+
+    with frozen_at(moment):
+        for name in timer_functions():
+            try:
+                functions[name](None)  # the app's timers do not read their TimerRequest
+            except LedgerUnavailable as error:
+                return f"--tick {moment.isoformat()}: {name}: {error}"
+    return None
 
 
 def exit_status(reports: list[Any]) -> int:

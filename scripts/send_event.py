@@ -3,8 +3,10 @@
     python scripts/send_event.py [--host http://localhost:7071] PATH...
 
 Each event goes to `/runtime/webhooks/EventGrid?functionName=NAME` of the function that takes its
-type, with the `aeg-event-type: Notification` header the Event Grid extension requires. Exit status
-is 1 when the host answered anything but 202 for some event.
+type, with the `aeg-event-type: Notification` header the Event Grid extension requires. An event that
+the Python worker's converter will refuse (an `eventTime` it cannot parse) is still sent, with a line
+saying that its invocation will fail before the app runs. Exit status is 1 when the host answered
+anything but 202 for some event.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import json
 import sys
 
-from scripts.local_host import event_files, function_for
+from scripts.local_host import WorkerRefused, binding_for, event_files, function_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,9 +38,15 @@ def main(argv: list[str] | None = None) -> int:
             for item in decoded if isinstance(decoded, list) else [decoded]:
                 function = function_for(item)
                 if function is None:
-                    print(f"{path}: no function takes this event type; skipped")
+                    from shared.events.parse import envelope_problem
+
+                    print(f"{path}: skipped, no function takes it: {envelope_problem(item)}")
                     failures += 1
                     continue
+                try:
+                    binding_for(item)
+                except WorkerRefused as refused:  # still sent: the host shows what Azure would do
+                    print(f"{path.name}: {item.get('id')}: expect a failed invocation: {refused}")
                 cloud = "specversion" in item
                 params = {"functionName": function} | ({"code": args.code} if args.code else {})
                 response = client.post(

@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"OK {table.summary()}")
     for route in table.routes:
         events = ", ".join(t.rsplit(".", 1)[-1] for t in route.event_types)
+        if route.expect is not None:  # its actions run when what it expects does not happen
+            events = f"{events} then " * bool(events) + f"expect {route.expect.describe()}"
         actions = ", ".join(a.kind for a in route.actions)
         state = "" if route.enabled else " (disabled)"
         print(f"  {route.name}{state}: {events} -> {actions}")

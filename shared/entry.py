@@ -22,6 +22,11 @@ def flush_digests() -> None:
     _engine().flush_digests()
 
 
+def check_expectations() -> None:
+    """The check_expectations timer: act on expectations whose deadline passed (route `expect:`)."""
+    _engine().check_expectations()
+
+
 def _engine() -> ModuleType:
     """shared.worker, imported on the first event: everything the engine needs comes with it. Meanwhile
     the TLS context of the storage and webhook clients loads on a thread of its own: OpenSSL reads the

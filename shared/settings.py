@@ -40,6 +40,7 @@ class Settings:
     invocation_budget_seconds: float
     dead_letter_container: str
     digest_table: str  # open groups and their members (route `group:`)
+    expect_table: str  # open expectations, indexed by due minute (route `expect:`)
     silence_table: str  # ad-hoc silences (scripts/silence.py)
     silence_cache_seconds: float  # how long a worker reuses the silences it read
     enrich_timeout_seconds: float  # the most a route with `enrich: true` waits for details
@@ -86,6 +87,7 @@ class Settings:
             invocation_budget_seconds=float(env.get("INVOCATION_BUDGET_SECONDS") or 20),
             dead_letter_container=env.get("DEAD_LETTER_CONTAINER") or "deadletter",
             digest_table=env.get("DIGEST_TABLE") or "digestgroups",
+            expect_table=env.get("EXPECT_TABLE") or "expectations",
             silence_table=env.get("SILENCE_TABLE") or "silences",
             silence_cache_seconds=float(env.get("SILENCE_CACHE_SECONDS") or 15),
             enrich_timeout_seconds=float(env.get("ENRICH_TIMEOUT_SECONDS") or 5),

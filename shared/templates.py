@@ -17,11 +17,14 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from shared.events.catalog import EVENT_TYPE_PREFIX
 from shared.events.enrichment import lenient
+from shared.events.expectation import example_expectations
 from shared.events.model import AmlEvent, get_ci
 from shared.events.parse import parse_event
 
 _EXAMPLES = Path(__file__).with_name("example_events.json")
+RUN_STATUS_CHANGED = f"{EVENT_TYPE_PREFIX}RunStatusChanged"
 
 
 class TemplateProblem(ValueError):
@@ -171,7 +174,8 @@ def _failing_line(error: BaseException) -> tuple[int | None, str | None]:
 def example_events() -> dict[str, AmlEvent]:
     """One complete event per type, to check templates against when routes are loaded."""
     raw = json.loads(_EXAMPLES.read_text(encoding="utf-8"))
-    return {event_type: parse_event(event) for event_type, event in raw.items() if not event_type.startswith("_")}
+    examples = {event_type: parse_event(event) for event_type, event in raw.items() if not event_type.startswith("_")}
+    return {**examples, **example_expectations(examples[RUN_STATUS_CHANGED])}
 
 
 def check_template(template: jinja2.Template, event_types: Iterable[str], **extra: Any) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 from shared.events.enrichment import Enrichment
 from shared.events.model import AmlEvent
 from shared.ledger.records import FAILED, LedgerUnavailable
+from shared.noise.expectations import ExpectationStore
 from shared.noise.gate import Gate
 from shared.pipeline.engine import Engine
 from shared.pipeline.enricher import Enricher
@@ -73,6 +74,7 @@ def current_engine() -> Engine:
             _engine = Engine(
                 settings, lambda: routes_for(settings.routes_file, settings.environ), TableLedger(settings),
                 gate=Gate(settings), enricher=Enricher(_fetch_details, settings.enrich_timeout_seconds),
+                expectations=ExpectationStore(settings),
             )  # fmt: skip
         return _engine
 
@@ -107,3 +109,8 @@ def dispatch(function: str, raw: Any) -> None:
 def flush_digests() -> None:
     """Entry point of the flush_digests timer: deliver every due digest."""
     current_engine().flush_due()
+
+
+def check_expectations() -> None:
+    """Entry point of the check_expectations timer: act on every due expectation (route `expect:`)."""
+    current_engine().check_expectations()

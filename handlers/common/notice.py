@@ -16,7 +16,7 @@ _STATUS_BY_TYPE = {
     "ModelDeployed": "Deployed",
     "DatasetDriftDetected": "Drift detected",
 }
-_BAD = frozenset({"Failed", "Canceled", "NotResponding"})
+_BAD = frozenset({"Failed", "Canceled", "NotResponding", "Missed"})
 _GOOD = frozenset({"Completed", "Registered", "Deployed"})
 # Facts every member of a digest shares with the digest itself: left out of each member's line.
 _SAME_IN_A_DIGEST = frozenset({"Workspace", "Experiment", "Run", "Model", "Status"})
@@ -53,7 +53,7 @@ class Notice:
         tone = (
             "bad" if written in _BAD
             else "good" if written in _GOOD
-            else "warning" if event.short_type == "DatasetDriftDetected"
+            else "warning" if event.short_type == "DatasetDriftDetected" or written == "Resolved late"
             else "neutral"
         )  # fmt: skip
         when = event.event_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if event.event_time else ""

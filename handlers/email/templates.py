@@ -28,6 +28,8 @@ DEFAULT_TEMPLATE = {
     "Microsoft.MachineLearningServices.ModelRegistered": "model_registered",
     "Microsoft.MachineLearningServices.ModelDeployed": "model_deployed",
     "Microsoft.MachineLearningServices.DatasetDriftDetected": "drift_detected",
+    "ExpectationMissed": "expectation",  # route `expect:`
+    "ExpectationResolvedLate": "expectation",
 }
 DIGEST_TEMPLATE = "digest"  # for digests of routes with `group:`, unless the route names a template
 _SHIPPED_NAME = re.compile(r"^[a-z_]+$")

@@ -17,7 +17,7 @@ from shared.actions import ActionContext, ActionOutcome
 from shared.problems import Problems
 
 if TYPE_CHECKING:
-    from handlers.webhook.json_body import JsonBodyTemplate
+    from handlers.common.json_body import JsonBodyTemplate
 
 # Headers the action sets itself; `headers:` may not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "idempotency-key"}) | signing.SIGNATURE_HEADERS
@@ -74,9 +74,9 @@ class WebhookAction(http.PostAction):
         if not isinstance(source, str):
             problems.add(line, "webhook: body must be a template string producing JSON (use |tojson for values)")
             return None
-        from handlers.webhook.json_body import JsonBodyTemplate  # Jinja2 loads only for routes that use `body:`
+        from handlers.common.json_body import JsonBodyTemplate  # Jinja2 loads only for routes that use `body:`
 
-        return JsonBodyTemplate.compile(source, self.event_types, problems, line)
+        return JsonBodyTemplate.compile(source, self.event_types, problems, line, self.kind)
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = self.body(ctx)

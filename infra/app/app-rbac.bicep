@@ -1,5 +1,5 @@
 // Data-plane roles for the app identity in the app's own resource group, each on the single
-// resource that needs it (role ids: azure-facts §6.4).
+// resource that needs it (ids of Azure's built-in roles).
 param storageAccountName string
 param applicationInsightsName string
 param appIdentityPrincipalId string

@@ -1,5 +1,5 @@
 // The system topic's identity may write dead letters into the one `deadletter` container and
-// nowhere else (deadLetterWithResourceIdentity, azure-facts §2.6 / §6.3).
+// nowhere else (deadLetterWithResourceIdentity needs a blob data role for the topic identity).
 param storageAccountName string
 param deadLetterContainerName string
 param topicIdentityPrincipalId string

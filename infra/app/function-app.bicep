@@ -1,7 +1,7 @@
 // The Flex Consumption (FC1) plan and the Python function app. The app runs as the
 // user-assigned identity for everything: host storage, deployment package, App Insights,
 // Key Vault references, ACS and the ML workspace. No keys or connection strings in settings,
-// and none of the app settings that Flex Consumption deprecates (azure-facts §3.7): the runtime
+// and none of the app settings that Flex Consumption deprecates (Functions app settings reference): the runtime
 // is declared in functionAppConfig.runtime only.
 param planName string
 param appName string
@@ -73,7 +73,7 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
   //checkov:skip=CKV_AZURE_17: client certificates would break Event Grid's AzureFunction delivery, which authenticates with the system key
   //checkov:skip=CKV_AZURE_212: Flex Consumption scales to zero by design; Event Grid retries (up to 24 h) cover a cold or failed instance
   //checkov:skip=CKV_AZURE_213: the app has no HTTP endpoint to probe (Event Grid triggers only); failures surface as Event Grid retries and dead letters
-  //checkov:skip=CKV_AZURE_222: Event Grid push delivery needs a public endpoint (azure-facts §7.17)
+  //checkov:skip=CKV_AZURE_222: Event Grid push delivery needs a publicly reachable HTTPS endpoint
   //checkov:skip=CKV_AZURE_78: Flex Consumption apps have no FTP endpoint, and ftpsState on FC1 makes some regions reject the site (ARM error 51021)
   name: appName
   location: location

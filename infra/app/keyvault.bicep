@@ -16,9 +16,9 @@ param slackWebhookUrl string = ''
 @secure()
 param webhookSigningSecret string = ''
 
-// justify: Microsoft.KeyVault is not in azure-facts §6.1; 2023-07-01 is the current GA version of vaults and vaults/secrets.
+// justify: Microsoft.KeyVault is not among the checked versions; 2023-07-01 is the current GA version of vaults and vaults/secrets.
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  //checkov:skip=CKV_AZURE_109: Flex Consumption cannot resolve Key Vault references through a network-restricted vault (azure-facts §3.7); access is RBAC-only
+  //checkov:skip=CKV_AZURE_109: Flex Consumption cannot resolve Key Vault references through a network-restricted vault (Microsoft's Flex Consumption docs); access is RBAC-only
   //checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109
   //checkov:skip=CKV_AZURE_110: purge protection would keep the name for up to 90 days after azd down, so azd up with the same environment name would fail; soft delete stays on and every secret is re-creatable from its source
   //checkov:skip=CKV_AZURE_42: same reason as CKV_AZURE_110 (soft delete is on; purge protection off on purpose)

@@ -1,11 +1,11 @@
 // The custom role that lets an identity send email through ACS. There is no narrow built-in
-// "email sender" role (azure-facts §4.6), so it has only the three actions the ACS docs list for
+// "email sender" role (Contributor is the narrowest that works), so it has only the three actions the ACS docs list for
 // Entra-authenticated sending, assignable only in this resource group. Deployed by the
 // postprovision hook into the ACS resource's resource group, on its own: a new role definition
 // can take a while to replicate, so the assignment (acs-sender-assignment.bicep) is a separate
 // deployment that the hook retries on RoleDefinitionDoesNotExist.
 
-// justify: custom role definitions are not in azure-facts §6.1; 2022-04-01 is the GA version used for roleAssignments there.
+// justify: custom role definitions are not among the checked versions; 2022-04-01 is the GA version used for roleAssignments.
 resource emailSenderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'acs-email-sender')
   properties: {

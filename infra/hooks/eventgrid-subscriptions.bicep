@@ -1,7 +1,7 @@
 // One Event Grid subscription per Event Grid-triggered function, on the workspace's system
 // topic. Deployed by the postdeploy hook (deploy/hooks.py) into the topic's resource group
-// *after* the code is published (an AzureFunction destination must already exist, azure-facts
-// §7.2). Incremental and idempotent: re-running updates the same subscriptions in place.
+// *after* the code is published (Event Grid rejects an AzureFunction destination whose function is
+// not deployed yet). Incremental and idempotent: re-running updates the same subscriptions in place.
 targetScope = 'resourceGroup'
 
 @description('Name of the workspace\'s system topic (set by the preprovision hook).')
@@ -48,7 +48,7 @@ resource functionSubscriptions 'Microsoft.EventGrid/systemTopics/eventSubscripti
       endpointType: 'AzureFunction' // no webhook handshake, no system key in the template
       properties: {
         resourceId: '${functionAppId}/functions/${fn.key}'
-        maxEventsPerBatch: 1 // one failing event must not make Event Grid redeliver others (§2.14)
+        maxEventsPerBatch: 1 // Event Grid redelivers a whole batch when any event in it fails
         preferredBatchSizeInKilobytes: 64
       }
     }

@@ -1,6 +1,6 @@
 // Optional (azd env set ASSIGN_ML_POLICIES true; deployed by the postprovision hook into the
 // workspace's resource group, never by main.bicep): the built-in Azure Policy definitions for Azure Machine Learning a
-// platform team usually starts with (azure-facts §6.6), assigned on the workspace's resource
+// platform team usually starts with (category "Machine Learning" in Azure/azure-policy), assigned on the workspace's resource
 // group with enforcementMode DoNotEnforce. Nothing is denied or modified; the compliance blade
 // reports the workspace (and its computes) against each one. Only Audit/AuditIfNotExists
 // definitions are listed, and none takes a required parameter, so their defaults apply.
@@ -20,7 +20,7 @@ var auditDefinitions = [
   { id: 'afe0c3be-ba3b-4544-ba52-0c99672a8ad6', name: 'aml-resource-logs' }
 ]
 
-// justify: policy assignments are not in azure-facts §6.1; 2024-04-01 is a GA version that has enforcementMode.
+// justify: policy assignments are not among the checked versions; 2024-04-01 is a GA version that has enforcementMode.
 resource auditAssignments 'Microsoft.Authorization/policyAssignments@2024-04-01' = [for definition in auditDefinitions: {
   name: take('${definition.name}-${uniqueString(resourceGroup().id, workspaceName, environmentName)}', 64)
   properties: {

@@ -1,7 +1,7 @@
 // The Event Grid system topic of the Azure ML workspace. Deployed by the preprovision hook
 // (deploy/hooks.py) into the topic's resource group, never by main.bicep: `azd down` deletes
 // every resource group main.bicep deploys into. A workspace can have only one system topic
-// (azure-facts §7.1): the hook finds an existing one and passes its name, location, tags (ours
+// (a second one for the same source fails): the hook finds an existing one and passes its name, location, tags (ours
 // merged into the owner's) and identities, so this PUT adopts it without replacing anything but
 // turning on the system-assigned identity that dead-lettering uses.
 @description('Topic name: the existing topic\'s, or evgt-<workspace> for a new one.')

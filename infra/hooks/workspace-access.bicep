@@ -1,5 +1,5 @@
 // Lets the app identity submit pipeline jobs, invoke batch endpoints and trigger schedules on this
-// one workspace (AzureML Data Scientist, azure-facts §6.4). Deployed by the postprovision hook
+// one workspace (the built-in AzureML Data Scientist role). Deployed by the postprovision hook
 // into the workspace's resource group, never by main.bicep (`azd down` would delete that group).
 param workspaceName string
 param appIdentityPrincipalId string

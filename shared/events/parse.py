@@ -25,6 +25,7 @@ from shared.events.workspace import Workspace
 
 _RUN_STATUS_BY_LOWER = {status.lower(): status for status in RUN_STATUSES} | {"cancelled": "Canceled"}
 
+
 def _normalise_field(key: str, kind: str, value: Any, required: bool) -> Any:
     where = f"data.{key}"
     if value is None:

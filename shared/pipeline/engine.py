@@ -31,10 +31,13 @@ from shared.settings import Settings
 
 if TYPE_CHECKING:
     from shared.events.digest import DigestEvent  # digests load only for routes with `group:`
+    from shared.events.expectation import ExpectationMissed
+    from shared.noise.expectations import ExpectationStore
 
 logger = logging.getLogger("aml_events.pipeline.engine")
 
 FLUSH_FUNCTION = "flush_digests"
+CHECK_FUNCTION = "check_expectations"
 # Time kept back from the budget to record outcomes after the last attempt.
 RECORDING_RESERVE_SECONDS = 1.0
 
@@ -49,6 +52,7 @@ class Engine:
         dry_run: bool = False,
         gate: Gate | None = None,
         enricher: Enricher | None = None,
+        expectations: ExpectationStore | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
@@ -56,6 +60,7 @@ class Engine:
         self.dry_run = dry_run  # report what would run; run, claim and hold nothing
         self.gate = gate  # silences, mutes, repeat intervals and groups; None: every route acts
         self.enricher = enricher  # run/model details for routes with `enrich: true`; None: not fetched
+        self.expectations = expectations  # routes with `expect:`; None: they are not followed (dry run)
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="action")
 
     def handle(self, function: str, raw: Any) -> list[ActionReport]:
@@ -69,10 +74,12 @@ class Engine:
                 )
         except EventRejected as rejected:
             return [self.reject(function, rejected, raw)]
-        matched = self.routes().matching(event)
+        table = self.routes()
+        expected = self._expectations(function, event, table, deadline)
+        matched = table.matching(event)
         acting = self._with_details(event, matched, deadline)
         unrouted = []
-        if not acting:
+        if not acting and not expected:
             why = "no route matches the run/model details" if matched else "no route matches"
             unrouted.append(ActionReport(event.id, event.event_type, function, None, None, UNROUTED, why))
             emit(unrouted[0])
@@ -81,14 +88,47 @@ class Engine:
         for derived in derived_events(event):
             acting += self._with_details(derived, self.routes().matching(derived), deadline)
         if not acting:
-            return unrouted
+            return unrouted + expected
         planned = [(routed, route, self._hold(routed, route)) for routed, route in acting]
         reports = self._run_all(function, planned, deadline)
         for _, _, hold in planned:
             admission = hold.admission if hold else None
             if admission is not None and admission.full:  # `group.max` reached: the digest goes now
                 self.flush_group(admission.partition, force=True)
-        return unrouted + reports
+        return unrouted + expected + reports
+
+    # ---- expectations (route `expect:`): what an event does to them, and what the `check_expectations`
+    # timer runs; their bookkeeping is in shared/noise/expectations.py.
+
+    def _expectations(self, function: str, event: AmlEvent, table: RouteTable, deadline: float) -> list[ActionReport]:
+        """Open, count or close the expectations this event concerns (one report per route), then deliver
+        the "resolved late" notices that closing produced."""
+        if self.expectations is None or self.dry_run or not table.expecting:
+            return []
+        from shared.pipeline.expectations import on_event
+
+        reports, notices = [], []
+        for step in on_event(self.expectations, table.expecting, event):
+            report = ActionReport(event.id, event.event_type, function, step.route, None, step.status, step.detail)
+            emit(report)
+            reports.append(report)
+            route = table.route(step.route)
+            if step.late is not None and route is not None:
+                notices.append((step.late, route, self._hold(step.late, route)))
+        return reports + (self._run_all(function, notices, deadline) if notices else [])
+
+    def check_expectations(self) -> list[ActionReport]:
+        """The timer: every due expectation that nothing closed runs its route's actions, once."""
+        if self.expectations is None or self.dry_run:
+            return []
+        from shared.pipeline.expectations import check_due
+
+        return check_due(self.expectations, self.routes(), self.deliver_expectation, self.settings.lease_seconds)
+
+    def deliver_expectation(self, missed: ExpectationMissed, route: Route) -> list[ActionReport]:
+        """The route's actions on a missed expectation, behind the gate (silences, mutes, repeat_interval)."""
+        deadline = time.monotonic() + self.settings.invocation_budget_seconds
+        return self._run_all(CHECK_FUNCTION, [(missed, route, self._hold(missed, route))], deadline)
 
     # ---- digests: what the `flush_digests` timer runs (and an event that fills its group to `max`);
     # the group bookkeeping is in shared/noise/digests.py.

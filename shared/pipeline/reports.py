@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.ledger.records import DONE, FAILED, GROUPED, SKIPPED
+from shared.noise.expectations import STEP_STATUSES
 
 logger = logging.getLogger("aml_events.outcomes")
 
@@ -48,8 +49,11 @@ class ActionReport:
 
     @property
     def settled(self) -> bool:
-        """Nothing is left to do for this line: done, skipped for good, rejected and recorded, or unrouted."""
-        return self.status in (DONE, GROUPED, REJECTED, UNROUTED) or (self.status == SKIPPED and not self.in_progress)
+        """Nothing is left to do for this line: done, skipped for good, rejected and recorded, unrouted, or
+        what the event did to an expectation (route `expect:`)."""
+        return self.status in (DONE, GROUPED, REJECTED, UNROUTED, *STEP_STATUSES) or (
+            self.status == SKIPPED and not self.in_progress
+        )
 
     def dimensions(self) -> dict[str, Any]:
         """The custom dimensions of this outcome's log line (Application Insights `customDimensions`)."""
@@ -88,5 +92,3 @@ def emit(report: ActionReport) -> None:
     logger.log(level, "%s %s: %s", OUTCOME_MESSAGE, report.status, json.dumps(dimensions, default=str),
                extra=dimensions)  # fmt: skip
     observed(report)
-
-

@@ -63,9 +63,9 @@ def _parse_window(item: Mapping[str, Any], problems: list[str]) -> MuteWindow | 
     for key in item:
         if key not in WINDOW_KEYS:
             problems.append(f"unknown key {key!r} (allowed: {', '.join(WINDOW_KEYS)})")
-    days = _parse_days(item.get("days"), problems)
-    start = _parse_clock(item.get("from", "00:00"), "from", problems)
-    end = _parse_clock(item.get("to", "24:00"), "to", problems)
+    days = parse_days(item.get("days"), problems)
+    start = parse_clock(item.get("from", "00:00"), "from", problems)
+    end = parse_clock(item.get("to", "24:00"), "to", problems)
     timezone = str(item.get("timezone") or "UTC")
     try:
         ZoneInfo(timezone)
@@ -77,7 +77,7 @@ def _parse_window(item: Mapping[str, Any], problems: list[str]) -> MuteWindow | 
     return MuteWindow(days, start, end, timezone, written)
 
 
-def _parse_days(spec: Any, problems: list[str]) -> frozenset[int]:
+def parse_days(spec: Any, problems: list[str]) -> frozenset[int]:
     if spec is None:
         return frozenset(range(7))
     names = spec if isinstance(spec, list) else [spec]
@@ -93,7 +93,7 @@ def _parse_days(spec: Any, problems: list[str]) -> frozenset[int]:
     return frozenset(days)
 
 
-def _parse_clock(value: Any, key: str, problems: list[str]) -> int | None:
+def parse_clock(value: Any, key: str, problems: list[str]) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 24 * 60:
         return value  # YAML 1.1 reads an unquoted 22:00 as the base-60 number 1320: minutes already
     match = _CLOCK.match(str(value).strip())

@@ -13,13 +13,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from shared.actions import Action, ActionKinds
 from shared.events.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
 from shared.events.enrichment import FETCHED_FOR
+from shared.events.expectation import EXPECTATION_MISSED, EXPECTATION_RESOLVED_LATE
 from shared.events.model import AmlEvent
 from shared.problems import Problems
 from shared.routing.action_options import RetryPolicy, parse_retry, pop_duration, substitute_settings
@@ -27,7 +28,10 @@ from shared.routing.conditions import Condition, event_view, parse_conditions
 from shared.routing.noise_options import NOISE_KEYS, NoiseControl, parse_noise
 from shared.routing.yamlsource import LineDict, LineList, load_yaml
 
-ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "enrich", "actions", *NOISE_KEYS)
+if TYPE_CHECKING:
+    from shared.routing.expect import Expectation
+
+ROUTE_KEYS = ("name", "description", "events", "enabled", "when", "enrich", "actions", "expect", *NOISE_KEYS)
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -56,6 +60,9 @@ class Route:
     line: int = 0
     noise: NoiseControl = field(default_factory=NoiseControl)
     enrich: bool = False  # fetch run/model details before acting (shared/events/enrichment.py)
+    # `expect:` (shared/routing/expect.py): the route's events open expectations; its actions run on
+    # ExpectationMissed (and ExpectationResolvedLate) events only
+    expect: Expectation | None = None
 
     def matches(self, event: AmlEvent, view: Mapping[str, Any] | None = None) -> bool:
         """The event's type and its own fields match; conditions on fetched details wait for them."""
@@ -81,8 +88,14 @@ class RouteTable:
     warnings: tuple[str, ...] = ()
 
     def matching(self, event: AmlEvent) -> list[Route]:
+        """The routes that act on `event` itself (a route with `expect:` acts on missed expectations)."""
         view = event_view(event)
-        return [route for route in self.routes if route.matches(event, view)]
+        return [route for route in self.routes if route.expect is None and route.matches(event, view)]
+
+    @property
+    def expecting(self) -> list[Route]:
+        """The enabled routes with `expect:`."""
+        return [route for route in self.routes if route.enabled and route.expect is not None]
 
     def route(self, name: str) -> Route | None:
         return next((route for route in self.routes if route.name == name), None)
@@ -173,21 +186,40 @@ def _parse_route(
         problems.add(spec.line_of("enabled"), f"`enabled` must be true or false, got {enabled!r}")
     # A disabled route may name settings that are not configured yet: its action problems are warnings.
     warnings.context = f"{problems.context} (disabled)"
-    event_types = _parse_events(spec, problems)
+    written_expect = spec.get("expect")
+    recurring = isinstance(written_expect, Mapping) and "every" in written_expect and spec.get("events") is None
+    event_types = () if recurring else _parse_events(spec, problems)
     conditions = _parse_when(spec, problems)
+    expect = None
+    if written_expect is not None:
+        from shared.routing.expect import parse_expect  # zoneinfo only for routes with `expect:`
+
+        expect = parse_expect(spec, problems, event_types)
+    # The actions of a route with `expect:` see the synthetic events only.
+    acting_on = event_types if written_expect is None else _expectation_types(written_expect)
+    if written_expect is not None:
+        for key in ("group", "enrich"):
+            if spec.get(key):
+                problems.add(spec.line_of(key), f"`{key}` does not apply to a route with `expect:`")
     route = Route(
         name=name,
         event_types=event_types,
         conditions=conditions,
-        actions=_parse_actions(spec, problems if enabled is not False else warnings, environ, event_types, kinds),
+        actions=_parse_actions(spec, problems if enabled is not False else warnings, environ, acting_on, kinds),
         enabled=enabled is not False,
         description=str(spec.get("description") or ""),
         line=line,
-        noise=parse_noise(spec, problems, event_types),
-        enrich=_parse_enrich(spec, problems, event_types, conditions),
+        noise=parse_noise(spec, problems, acting_on),
+        enrich=written_expect is None and _parse_enrich(spec, problems, event_types, conditions),
+        expect=expect,
     )
     problems.context = warnings.context = ""
     return route
+
+
+def _expectation_types(written: Any) -> tuple[str, ...]:
+    late = isinstance(written, Mapping) and written.get("resolved_late") is True
+    return (EXPECTATION_MISSED, EXPECTATION_RESOLVED_LATE) if late else (EXPECTATION_MISSED,)
 
 
 def _parse_enrich(

@@ -35,10 +35,12 @@ from tests.docs.samples import (
     run_session,
     session_blocks,
 )
+from tests.support.cicd import example_app_key
 
 SETTING = re.compile(r"\$\{(\w+)\}")
 EXAMPLE_SETTINGS = {  # values for the `${NAME}` settings samples name; any other name gets a URL
     "WEBHOOK_SIGNING_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "GITHUB_APP_KEY": example_app_key(),  # docs/cicd.md: a GitHub App's private key (PEM)
 }
 
 

@@ -27,6 +27,8 @@ def test_every_benchmark_runs_with_tiny_counts() -> None:
     )
     assert result.returncode in (0, 1), result.stderr[-3000:]  # 1: a target missed, likely with tiny counts
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    for number, name in enumerate(("cold start", "first event", "per event", "fan-out", "storm", "memory"), 1):
+    for number, name in enumerate(
+        ("cold start", "first event", "per event", "fan-out", "storm", "memory", "expectations"), 1
+    ):
         assert any(row.startswith(f"| {number} {name} |") for row in rows), f"no figures from benchmark {number}"
     assert "Machine: " in result.stdout and "figures in" in result.stdout

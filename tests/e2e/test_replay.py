@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,5 +96,24 @@ def test_send_event_posts_as_event_grid_does() -> None:
         assert isinstance(grid.json(), list) and grid.json()[0]["eventType"].endswith("ModelRegistered")
         assert cloud.path == "/runtime/webhooks/EventGrid?functionName=run_events"
         assert cloud.json()["specversion"] == "1.0"
+    finally:
+        host.close()
+
+
+def test_send_event_says_which_events_the_worker_will_refuse_and_why_others_go_nowhere(tmp_path: Path) -> None:
+    host = Receiver()
+    host.default = Reply(202, b"")
+    event = json.loads((EVENTS / "eventgrid" / "model_registered.json").read_text())
+    event = event[0] if isinstance(event, list) else event
+    refused = tmp_path / "refused.json"
+    refused.write_text(json.dumps(event | {"id": "bad-time", "eventTime": "2025-01-01"}))
+    miscased = tmp_path / "miscased.json"
+    miscased.write_text(json.dumps({"specVersion": "1.0", "type": "RunCompleted", "id": "x", "source": "s"}))
+    try:
+        result = run_script("send_event", "--host", host.url, str(refused), str(miscased))
+        assert result.returncode == 1  # the miscased event was not sent
+        assert "bad-time: expect a failed invocation: eventTime '2025-01-01'" in result.stdout
+        assert "skipped, no function takes it: specVersion: CloudEvents attribute names are lower case" in result.stdout
+        assert [request.json()[0]["id"] for request in host.requests] == ["bad-time"]  # still sent, as a user asked
     finally:
         host.close()

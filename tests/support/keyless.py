@@ -8,10 +8,10 @@ platform and infra/ set for the app, plus the CA bundle that makes the app trust
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from scripts import azurite as azurite_tool
 from tests.support.certificate import self_signed_certificate
+from tests.support.https_fake import ca_bundle
 from tests.support.identity_endpoint import IdentityEndpoint
 
 CLIENT_ID = "5e29463d-71da-4fe0-8e69-999b57db23b0"  # the app's user-assigned identity (infra/: identityClientId)
@@ -27,7 +27,7 @@ class KeylessStorage:
     def start(cls) -> KeylessStorage:
         certificate = self_signed_certificate()
         azurite = azurite_tool.start(tls=certificate, oauth=True)
-        return cls(azurite, IdentityEndpoint(), _ca_bundle(certificate[0]))
+        return cls(azurite, IdentityEndpoint(), ca_bundle(certificate[0]))
 
     def app_settings(self, client_id: str = CLIENT_ID) -> dict[str, str]:
         """Identity-based `AzureWebJobsStorage__*` for the user-assigned identity `client_id` (as in
@@ -48,13 +48,3 @@ class KeylessStorage:
         self.azurite.stop()
         self.identity.close()
 
-
-def _ca_bundle(certificate: str) -> str:
-    """certifi's CAs plus the local certificate: the app loads as many CA certificates as it does in
-    Azure (loading them is a measured part of a first event), and trusts Azurite as well."""
-    import certifi
-
-    bundle = Path(certificate).with_name("ca-bundle.pem")
-    if not bundle.exists():
-        bundle.write_text(Path(certifi.where()).read_text() + "\n" + Path(certificate).read_text())
-    return str(bundle)

@@ -1,5 +1,5 @@
 """The function app's index: the four Event Grid functions the infrastructure and Core Tools refer to,
-and the timer that delivers digests."""
+and the timers that deliver digests and act on missed expectations."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from shared.events.catalog import FUNCTION_EVENT_TYPES
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_app_registers_the_four_event_grid_functions_and_the_digest_timer() -> None:
+def test_the_app_registers_the_four_event_grid_functions_and_the_two_timers() -> None:
     script = (
         "import json, function_app\n"
         "print(json.dumps({f.get_function_name(): json.loads(f.get_function_json())['bindings'] "
@@ -22,12 +22,16 @@ def test_the_app_registers_the_four_event_grid_functions_and_the_digest_timer() 
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
     functions = json.loads(result.stdout.strip().splitlines()[-1])
     timer = functions.pop("flush_digests")
+    expectations = functions.pop("check_expectations")
     assert list(functions) == ["run_events", "model_registered", "model_deployed", "drift_detected"]
     for bindings in functions.values():
         assert bindings == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
     # Every minute (NCRONTAB has seconds first): a group waits at most its `wait` plus a minute.
     assert timer == [{"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 * * * * *",
                       "runOnStartup": False}]  # fmt: skip
+    # Every minute too, half a minute apart from the digests: a missed expectation acts within a minute.
+    assert expectations == [{"direction": "IN", "type": "timerTrigger", "name": "timer",
+                             "schedule": "30 * * * * *", "runOnStartup": False}]  # fmt: skip
 
 
 def test_the_catalog_maps_every_azure_ml_event_type_once() -> None:

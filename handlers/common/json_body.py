@@ -1,4 +1,4 @@
-"""A webhook `body:` template: Jinja2 producing JSON, checked at route load against example events."""
+"""A `body:` template (webhook, eventgrid): Jinja2 producing JSON, checked at route load against example events."""
 
 from __future__ import annotations
 
@@ -25,15 +25,15 @@ class JsonBodyTemplate:
 
     @classmethod
     def compile(
-        cls, source: str, event_types: tuple[str, ...], problems: Problems, line: int
+        cls, source: str, event_types: tuple[str, ...], problems: Problems, line: int, kind: str
     ) -> JsonBodyTemplate | None:
         try:
             template = compile_template(source)
         except TemplateProblem as problem:
-            problems.add(line, f"webhook: body: {problem} ({problem.where} of the template)")
+            problems.add(line, f"{kind}: body: {problem} ({problem.where} of the template)")
             return None
         if problem := check_template(template, event_types) or _json_problem(template, event_types):
-            problems.add(line, f"webhook: body: {problem}")
+            problems.add(line, f"{kind}: body: {problem}")
             return None
         return cls(template)
 

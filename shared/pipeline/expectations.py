@@ -1,0 +1,70 @@
+"""What events and the timer do to expectations; the store keeps them, the engine delivers.
+
+- An event that matches a follow-up route (its `events`/`when`) opens an expectation; one that
+  matches the route's `expect.event` closes the expectation with the same `same:` values (and, when
+  it came after the deadline and the route asks for it, yields a "resolved late" notice to deliver).
+- An event that matches a recurring route's `expect.event` counts for its window.
+- The `check_expectations` timer arms the next window of each recurring route, then delivers every
+  due expectation that nothing closed, through the route's actions (gate and ledger included: the
+  ledger key is the expectation, so retries, concurrent timers and restarts act once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from shared.noise.expectations import COLLECT, ExpectationStore, Step
+from shared.routing.expect import FollowUp, Recurring
+
+if TYPE_CHECKING:
+    from shared.events.expectation import ExpectationMissed
+    from shared.events.model import AmlEvent
+
+CHECK_FUNCTION = "check_expectations"
+
+
+def on_event(store: ExpectationStore, routes: Iterable[Any], event: AmlEvent) -> list[Step]:
+    """Open, count or close the expectations of every enabled route with `expect:` that this event
+    concerns. Raises LedgerUnavailable when storage fails (Event Grid redelivers)."""
+    steps = []
+    for route in routes:
+        spec = getattr(route, "expect", None)
+        if spec is None or not route.enabled:
+            continue
+        if isinstance(spec, FollowUp):
+            if route.matches(event):
+                steps.append(store.open(route.name, spec, event))
+            elif spec.event.matches(event):
+                steps.append(store.follow_up(route.name, spec, event))
+        elif isinstance(spec, Recurring) and spec.event.matches(event):
+            steps.append(store.record(route.name, spec, event))
+    return steps
+
+
+def check_due(
+    store: ExpectationStore,
+    routes: Any,
+    deliver: Callable[[ExpectationMissed, Any], list[Any]],
+    lease_seconds: float,
+) -> list[Any]:
+    """The timer: arm recurring windows, then fire what is due; the reports of the actions run."""
+    for route in routes.routes:
+        if route.enabled and isinstance(route.expect, Recurring):
+            store.arm(route.name, route.expect)
+    reports: list[Any] = []
+    for due in store.due():
+        if due.kind == COLLECT:
+            store.collect(due)
+            continue
+        route = routes.route(due.route)
+        if route is None or not route.enabled or route.expect is None:
+            store.drop(due)
+            continue
+        missed = store.take(due, lease_seconds, route.expect)
+        if missed is None:
+            continue
+        delivered = deliver(missed, route)
+        store.fired(due, settled=all(report.settled for report in delivered))
+        reports += delivered
+    return reports
