@@ -70,8 +70,10 @@ class AzureDevOpsAction(Action):
             problems.add(line, f"azure_devops: api_url {problem}")
         self.allow_private = bool(self.options.get("allow_private", False))
         self.token = str(self.options.get("token") or "")
-        key_parameter = self.options.get("key_parameter", KEY_PARAMETER)
-        self.key_parameter = "" if key_parameter in (None, False, "") else str(key_parameter)
+        key_parameter = self.options.get("key_parameter", True)  # true: the default name; false: none
+        self.key_parameter = (
+            "" if key_parameter in (None, False, "") else KEY_PARAMETER if key_parameter is True else str(key_parameter)
+        )
         if self.key_parameter and not _NAME.match(self.key_parameter):
             problems.add(line, f"azure_devops: key_parameter {self.key_parameter!r} is not a parameter name")
         self.parameters = TemplatedJson.parse(

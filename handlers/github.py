@@ -46,7 +46,8 @@ class GitHubApp:
     private_key: Any  # cryptography's RSAPrivateKey
 
 
-_tokens: dict[tuple[str, str, int], tuple[str, float]] = {}  # (api, app, installation) -> (token, expires)
+# (api, app, installation, repository) -> (token, expires): each token reaches only its route's repository.
+_tokens: dict[tuple[str, str, int, str], tuple[str, float]] = {}
 _tokens_lock = threading.Lock()
 
 
@@ -119,8 +120,8 @@ class GitHubAction(Action):
         self.ref = str(spec.get("ref") or "")
         if not self.ref:
             problems.add(line, "github: workflow.ref (the branch or tag to run the workflow from) is required")
-        self.key_input = KEY_FIELD if spec.get("key_input", KEY_FIELD) in (KEY_FIELD, True) else spec.get("key_input")
-        self.key_input = "" if self.key_input in (None, False, "") else str(self.key_input)
+        key_input = spec.get("key_input", True)  # true: the default name; false: no key input
+        self.key_input = "" if key_input in (None, False, "") else KEY_FIELD if key_input is True else str(key_input)
         if self.key_input and not _INPUT_NAME.match(self.key_input):
             problems.add(line, f"github: workflow.key_input {self.key_input!r} is not a valid input name")
         self.inputs = TemplatedJson.parse(
@@ -181,7 +182,7 @@ class GitHubAction(Action):
         credential = f"GitHub App {self.app.id} installation {self.app.installation_id}" if self.app else "token"
         if status == 401:
             if self.app is not None:  # revoked or expired early: the next attempt exchanges a new one
-                _forget_token(self.api_url, self.app)
+                _forget_token(self._token_key())
                 return rest.failed(response, what, retryable=True, hint="installation token refused; exchanging anew")
             return rest.failed(response, what, hint="the token expired or was revoked: renew it in its app setting")
         if status == 404:
@@ -208,16 +209,21 @@ class GitHubAction(Action):
             return rest.failed(response, what, hint=fix)
         return rest.failed(response, what, retryable=status in http.RETRYABLE_STATUS)
 
+    def _token_key(self) -> tuple[str, str, int, str]:
+        assert self.app is not None
+        return (self.api_url, self.app.id, self.app.installation_id, self.repository)
+
     def _installation_token(self, ctx: ActionContext) -> str:
         assert self.app is not None
-        key = (self.api_url, self.app.id, self.app.installation_id)
+        key = self._token_key()
         with _tokens_lock:  # concurrent first calls wait for one exchange
             cached = _tokens.get(key)
             if cached and cached[1] - time.time() > TOKEN_REFRESH_BEFORE:
                 return cached[0]
             url = f"{self.api_url}/app/installations/{self.app.installation_id}/access_tokens"
             headers = {**API_HEADERS, "Authorization": f"Bearer {_app_jwt(self.app)}"}
-            response = rest.send(url, {}, headers, timeout=ctx.remaining(), allow_private=self.allow_private)
+            scope = {"repositories": [self.repository.split("/", 1)[1]]}  # least privilege: this repository only
+            response = rest.send(url, scope, headers, timeout=ctx.remaining(), allow_private=self.allow_private)
             if response.status_code == 201:
                 token, expires = _read_token(response)
                 _tokens[key] = (token, expires)
@@ -231,6 +237,13 @@ class GitHubAction(Action):
                 what,
                 hint=f"the App has no installation {self.app.installation_id}: install it on the account that owns "
                 f"{self.repository} and use the number at the end of the installation's settings URL",
+            )
+        if response.status_code == 422:
+            raise rest.failed(
+                response,
+                what,
+                hint=f"the installation has no access to {self.repository}: is the GitHub App installed on "
+                f"{self.repository.split('/')[0]} with access to {self.repository}?",
             )
         if response.status_code == 401:
             raise rest.failed(
@@ -294,9 +307,9 @@ def _read_token(response: httpx.Response) -> tuple[str, float]:
         ) from None
 
 
-def _forget_token(api_url: str, app: GitHubApp) -> None:
+def _forget_token(key: tuple[str, str, int, str]) -> None:
     with _tokens_lock:
-        _tokens.pop((api_url, app.id, app.installation_id), None)
+        _tokens.pop(key, None)
 
 
 def _rate_limit_wait(response: httpx.Response) -> float | None:

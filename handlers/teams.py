@@ -8,16 +8,18 @@ a run named `[click](https://evil)` shows as written instead of becoming a link.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from handlers.common import http
 from handlers.common.notice import Notice
-from shared.actions import ActionContext, ActionOutcome
+from shared.actions import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"  # what Teams renders everywhere (desktop, web, mobile)
 _COLOR = {"bad": "Attention", "good": "Good", "warning": "Warning", "neutral": "Accent"}
 # Markdown punctuation that can start formatting, links, lists or HTML-like tags.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#+\-.!|~])")
 
 
 def escape_markdown(text: str) -> str:
@@ -66,6 +68,20 @@ def _member_blocks(notice: Notice) -> list[dict[str, object]]:
     return [{"type": "TextBlock", "text": "\n".join(lines), "wrap": True, "separator": True}]
 
 
+def card_text(message: dict[str, Any]) -> str:
+    """What a reader sees of a card in a Workflows message: its text, facts and buttons, unescaped."""
+    lines = []
+    for attachment in message.get("attachments", []):
+        card = attachment.get("content") or {}
+        for block in card.get("body", []):
+            if block.get("type") == "TextBlock":
+                lines.append(_MARKDOWN_ESCAPE.sub(r"\1", block.get("text", "")))
+            for fact in block.get("facts", []):
+                lines.append(_MARKDOWN_ESCAPE.sub(r"\1", f"{fact['title']}: {fact['value']}"))
+        lines += [f"{action.get('title', '')}: {action.get('url', '')}" for action in card.get("actions", [])]
+    return "\n".join(lines)
+
+
 def workflows_message(card: dict[str, object]) -> dict[str, object]:
     """The envelope a Teams Workflows webhook expects around an Adaptive Card."""
     return {"type": "message", "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card}]}
@@ -73,6 +89,11 @@ def workflows_message(card: dict[str, object]) -> dict[str, object]:
 
 class TeamsAction(http.PostAction):
     kind = "teams"
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        message = workflows_message(adaptive_card(Notice.of(ctx.event)))
+        part = PreviewPart("message.json", pretty_json(message))
+        return Preview("adaptive-card", f"Adaptive Card to {self.target}", (part,), card_text(message))
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = http.json_bytes(workflows_message(adaptive_card(Notice.of(ctx.event))))

@@ -112,7 +112,6 @@ def _run_view(
     }
 
 
-
 def _regional_host(workspace: Workspace, settings: Settings) -> str:
     """`https://<region>.api.azureml.ms`, from the workspace's MLflow tracking URI (read once)."""
     key = (workspace, current_connection().cloud)

@@ -7,13 +7,15 @@ template producing the JSON body; default: the normalised event and the route na
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 from handlers.common import http
 from handlers.webhook import signing
-from shared.actions import ActionContext, ActionOutcome
+from shared.actions import ActionContext, ActionOutcome, Preview, PreviewPart
 from shared.problems import Problems
 
 if TYPE_CHECKING:
@@ -21,7 +23,18 @@ if TYPE_CHECKING:
 
 # Headers the action sets itself; `headers:` may not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "idempotency-key"}) | signing.SIGNATURE_HEADERS
+# Header names whose values are credentials: a preview shows their length only.
+_CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie", "password", "signature")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def shown_header(name: str, value: str) -> str:
+    """A header value fit for a preview: credentials show as their length only."""
+    lowered = name.lower()
+    exempt = lowered in signing.SIGNATURE_HEADERS or lowered == "idempotency-key"
+    if not exempt and any(word in lowered for word in _CREDENTIAL_WORDS):
+        return f"<hidden: {len(value)} characters>"
+    return value
 
 
 class WebhookAction(http.PostAction):
@@ -79,14 +92,37 @@ class WebhookAction(http.PostAction):
         return JsonBodyTemplate.compile(source, self.event_types, problems, line, self.kind)
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
+        body, headers = self.request(ctx)
+        response = self.post(ctx, body, headers)
+        signed = ", signed" if self.signing_key is not None else ""
+        return ActionOutcome(detail=f"POST {self.target} -> {response.status_code}{signed}")
+
+    def request(self, ctx: ActionContext) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one attempt (signed now, when a secret is set)."""
         body = self.body(ctx)
         key = http.header_value(ctx.key)  # event ids may hold any Unicode; headers are ASCII
         headers = {**self.extra_headers, "Content-Type": "application/json", "Idempotency-Key": key}
         if self.signing_key is not None:
             headers |= signing.signature_headers(self.signing_key, key, body)
-        response = self.post(ctx, body, headers)
-        signed = ", signed" if self.signing_key is not None else ""
-        return ActionOutcome(detail=f"POST {self.target} -> {response.status_code}{signed}")
+        return body, headers
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        body, headers = self.request(ctx)
+        query = " (query string not shown)" if urlsplit(self.url).query else ""
+        lines = [f"POST {self.url.split('?', 1)[0]}", *(f"{name}: {shown_header(name, value)}"
+                                                   for name, value in headers.items())]  # fmt: skip
+        # Each attempt signs its own time: the signature shown is what this body gets when sent now.
+        signed = "signed (Standard Webhooks)" if self.signing_key is not None else "unsigned (no `secret:`)"
+        text = body.decode("utf-8", "replace")
+        try:
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+        return Preview(
+            "http", f"POST {self.target}{query}, {signed}",
+            (PreviewPart("request.http", "\n".join(lines) + "\n\n" + text + "\n"),
+             PreviewPart("body.json", body.decode("utf-8", "replace"))),
+        )  # fmt: skip
 
     def body(self, ctx: ActionContext) -> bytes:
         if self.body_template is None:

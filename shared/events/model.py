@@ -296,6 +296,7 @@ class ModelMonitorDrift(DatasetDriftDetected):
         ("signal_name", "SignalName", "str", False),
         ("monitor", "Monitor", "str", False),
         ("violations", "Violations", "rows", False),
+        ("source", "Source", "str", False),  # always MODEL_MONITOR_SOURCE: how the parser tells it apart
     )
 
     @property

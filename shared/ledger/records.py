@@ -40,11 +40,16 @@ class LedgerRecord:
     updated: datetime | None = None
     lease_until: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The event as received (JSON), so that `history.py resend` can run the action again; "" when too
+    # large to keep or not an event Azure sent (a digest).
+    event: str = ""
+    # Set on a deliberate re-run (`resend-<time>`): a record and idempotency key of its own.
+    tag: str = ""
 
     @property
     def key(self) -> str:
         """Stable idempotency key of this action for this event."""
-        return f"{self.event_id}/{self.route}/{self.position}"
+        return f"{self.event_id}/{self.route}/{self.position}" + (f"/{self.tag}" if self.tag else "")
 
 
 @dataclass

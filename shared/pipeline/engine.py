@@ -9,6 +9,7 @@ redelivers and the ledger skips whatever is already done.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -26,6 +27,7 @@ from shared.ledger.records import DONE, FAILED, SKIPPED, AlreadyHandled, Claim, 
 from shared.noise.gate import Gate, Hold
 from shared.pipeline.enricher import Enricher
 from shared.pipeline.reports import PLANNED, REJECTED, UNROUTED, ActionReport, emit
+from shared.platform.clock import now
 from shared.routing.routes import Route, RouteAction, RouteTable
 from shared.settings import Settings
 
@@ -38,6 +40,7 @@ logger = logging.getLogger("aml_events.pipeline.engine")
 
 FLUSH_FUNCTION = "flush_digests"
 CHECK_FUNCTION = "check_expectations"
+RESEND = "resend"  # the `function` and tag of a deliberate re-run (`history.py resend`)
 # Time kept back from the budget to record outcomes after the last attempt.
 RECORDING_RESERVE_SECONDS = 1.0
 
@@ -172,6 +175,34 @@ class Engine:
         deadline = time.monotonic() + self.settings.invocation_budget_seconds
         return self._run_all(FLUSH_FUNCTION, [(digest, route, None)], deadline)
 
+    def resend(self, original: LedgerRecord, event: AmlEvent, reason: str, by: str) -> ActionReport:
+        """Run one recorded action again on purpose (`history.py resend`), with the route as it is now:
+        a record and idempotency key of its own, tagged as a resend of the original. The gate is not
+        asked (a resend is meant); the action's own guardrails still apply."""
+        route = self.routes().route(original.route)
+        action = route.actions[original.position] if route and original.position < len(route.actions) else None
+        if action is None or action.kind != original.kind:
+            raise ValueError(f"route {original.route!r} no longer has {original.kind}#{original.position}: "
+                             "the routes changed since it ran; nothing was resent")  # fmt: skip
+        started = time.monotonic()
+        deadline = started + self.settings.invocation_budget_seconds
+        record = LedgerRecord(
+            event.id, route.name, action.position, action.kind, action.target, "", event_type=event.event_type,
+            function=RESEND, event=original.event, tag=f"{RESEND}-{now():%Y%m%dT%H%M%S%f}",
+            extra={"resend_of": original.key, "by": by, "reason": reason},
+        )  # fmt: skip
+        claim = self.ledger.claim(record, self.settings.lease_seconds)
+        report = ActionReport(event.id, event.event_type, RESEND, route.name, action.kind, PLANNED, "",
+                              position=action.position, target=action.target)  # fmt: skip
+        if isinstance(claim, AlreadyHandled):  # the same resend key twice: practically impossible
+            report.status, report.detail = SKIPPED, f"already {claim.record.status}"
+        else:
+            ctx = ActionContext(event, route.name, action.position, record.key, deadline, self.settings)
+            report.status, report.detail, report.attempts = self._act_and_record(ctx, action, claim, deadline)
+        report.duration_ms = round((time.monotonic() - started) * 1000, 1)
+        emit(report)
+        return report
+
     def _with_details(self, event: AmlEvent, routes: list[Route], deadline: float) -> list[tuple[AmlEvent, Route]]:
         """Each matched route with the event it acts on: routes with `enrich: true` get the event with
         its details (fetched once for all of them) and are kept only if their `run.*`/`model.*`
@@ -224,7 +255,7 @@ class Engine:
             return report
         record = LedgerRecord(
             event.id, route.name, action.position, action.kind, action.target, "", event_type=event.event_type,
-            function=function,
+            function=function, event=stored_event(event),
         )  # fmt: skip
         ctx = ActionContext(event, route.name, action.position, record.key, deadline, self.settings)
         known = self._known_outcome(ctx, action, hold)
@@ -312,6 +343,17 @@ class Engine:
             except Exception as error:
                 return FAILED, _crashed(action, ctx.route, error), attempt, {}
         raise AssertionError("unreachable: the loop returns on its last attempt")
+
+
+def stored_event(event: AmlEvent) -> str:
+    """The event as its ledger records keep it for `history.py resend` (parse_event reads it back);
+    "" for a digest, which is rebuilt from its group, not resent."""
+    if getattr(event, "members", None):
+        return ""
+    envelope = {"id": event.id, "eventType": event.event_type, "subject": event.subject, "topic": event.topic,
+                "eventTime": event.event_time.isoformat() if event.event_time else None,
+                "dataVersion": event.data_version, "data": dict(event.data)}  # fmt: skip
+    return json.dumps(envelope, default=str, ensure_ascii=False)
 
 
 def _crashed(action: RouteAction, route: str, error: Exception) -> str:

@@ -21,6 +21,7 @@ from shared.actions import Action, ActionKinds
 from shared.events.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
 from shared.events.enrichment import FETCHED_FOR
 from shared.events.expectation import EXPECTATION_MISSED, EXPECTATION_RESOLVED_LATE
+from shared.events.fields import path_problem
 from shared.events.model import AmlEvent
 from shared.problems import Problems
 from shared.routing.action_options import RetryPolicy, parse_retry, pop_duration, substitute_settings
@@ -213,8 +214,21 @@ def _parse_route(
         enrich=written_expect is None and _parse_enrich(spec, problems, event_types, conditions),
         expect=expect,
     )
+    warnings.context = problems.context
+    _warn_unknown_paths(route, warnings)
     problems.context = warnings.context = ""
     return route
+
+
+def _warn_unknown_paths(route: Route, warnings: Problems) -> None:
+    """A `data.` path in `when:` or `group.by` that no event of the route's types has: the condition
+    never holds (or the group is always empty), which validates but is almost always a typo."""
+    paths = [(condition.line, condition.path, "when") for condition in route.conditions]
+    if route.noise.group is not None:
+        paths += [(route.line, path, "group.by") for path in route.noise.group.by]
+    for line, path, where in paths:
+        if problem := path_problem(path, route.event_types):
+            warnings.add(line, f"{where}: {problem}")
 
 
 def _expectation_types(written: Any) -> tuple[str, ...]:

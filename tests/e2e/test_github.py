@@ -97,6 +97,8 @@ def test_an_app_dispatch_carries_the_templated_payload_and_the_ledger_key(app_en
         "client_payload": {"model": "churn-classifier", "version": "7", "ledger_key": KEY},
     }
     assert sent.token in gh.issued  # the installation token the JWT was exchanged for
+    (exchange,) = gh.sent("POST", "/access_tokens")
+    assert exchange.json() == {"repositories": ["churn-model"]}  # a token for this repository only
     done = record()
     assert done.status == "done" and REPOSITORY in done.detail and done.extra["repository"] == REPOSITORY
     # A second event reuses the worker's installation token: one exchange in all.

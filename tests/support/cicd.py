@@ -3,11 +3,16 @@ the local HTTPS fakes as it trusts public CAs, and route problems collected with
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from handlers.common import http
+from shared.actions import ActionContext
 from shared.platform import tls
 from shared.routing.routes import RoutesError
+from shared.settings import Settings
+from shared.templates import example_events
 from shared.worker import parse_routes
 
 
@@ -43,3 +48,9 @@ def route_problems(text: str, **settings: str) -> list[str]:
     except RoutesError as error:
         return error.problems
     return []
+
+
+def action_context(key: str = "key") -> ActionContext:
+    """What an action runs with, for the example ModelRegistered event, outside any delivery."""
+    event = example_events()["Microsoft.MachineLearningServices.ModelRegistered"]
+    return ActionContext(event, "route", 0, key, time.monotonic() + 60, Settings.from_environ({}))

@@ -4,7 +4,8 @@ The contract (REST API version 2022-11-28; the same paths under GitHub Enterpris
   POST /app/installations/{installation_id}/access_tokens     Authorization: Bearer <App JWT>
        The JWT must verify with the App's public key (RS256), `iss` the App id, `exp` in the future and at
        most 10 minutes after `iat`. 201 {"token", "expires_at"}; 401 for a JWT that does not verify; 404 for
-       an installation the App does not have.
+       an installation the App does not have. `{"repositories": [name, ...]}` narrows the token to those
+       repositories of the owner; 422 when one is not in the installation.
   POST /repos/{owner}/{repo}/dispatches                         {"event_type", "client_payload"}
        `event_type` 1-100 characters; `client_payload` an object of at most 10 top-level properties. 204.
   POST /repos/{owner}/{repo}/actions/workflows/{file or id}/dispatches   {"ref", "inputs"}
@@ -147,8 +148,19 @@ class GitHubFake(HttpsFake):
             )
         if installation_id not in app.installations:
             return _error(404, "Not Found")
+        reachable = set(app.installations[installation_id])
+        try:
+            wanted = (request.json() if request.body else {}).get("repositories")
+        except (ValueError, AttributeError):
+            return _error(400, "Problems parsing JSON")
+        if wanted is not None:
+            narrowed = {repository for repository in reachable if repository.split("/", 1)[1] in wanted}
+            if len(narrowed) != len(set(wanted)):
+                return _invalid("There is at least one repository that does not exist or is not accessible to the "
+                                "parent installation.")  # fmt: skip
+            reachable = narrowed
         token = f"ghs_{uuid.uuid4().hex}"
-        self.tokens[token] = set(app.installations[installation_id])
+        self.tokens[token] = reachable
         self.issued.append(token)
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + TOKEN_LIFETIME_SECONDS))
         return Answer(

@@ -7,7 +7,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.cicd import route_problems
+from shared.worker import parse_routes
+from tests.support.cicd import action_context, route_problems
 
 GH = "repository: a/b\n          "
 ADO = "organization: contoso\n          project: mlops\n          "
@@ -66,3 +67,20 @@ def test_an_app_private_key_pasted_on_one_line_loads() -> None:
     options = GH + 'dispatch: {event_type: x}\n          app: {id: 1, installation_id: 2, private_key: "${KEY}"}'
     assert route_problems(routes("github", options), KEY=pem.replace("\n", "\\n")) == []
     assert route_problems(routes("github", options), KEY=pem) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "options", "sent"),
+    [
+        ("github", GH + "workflow: {file: d.yml, ref: main, key_input: false}\n          token: t", {}),
+        ("github", GH + "workflow: {file: d.yml, ref: main, key_input: deploy_key}\n          token: t",
+         {"deploy_key": "e/r/0"}),
+        ("github", GH + "workflow: {file: d.yml, ref: main}\n          token: t", {"ledger_key": "e/r/0"}),
+        ("azure_devops", ADO_ONE + "key_parameter: false", {}),
+        ("azure_devops", ADO_ONE + "key_parameter: run_key", {"run_key": "e/r/0"}),
+    ],
+)  # fmt: skip
+def test_the_ledger_key_input_can_be_renamed_or_left_out(kind: str, options: str, sent: dict[str, str]) -> None:
+    action = parse_routes(routes(kind, options), "routes.yaml", {}).routes[0].actions[0].action
+    body = action._body(action_context("e/r/0"))
+    assert (body["inputs"] if kind == "github" else body.get("templateParameters", {})) == sent

@@ -12,13 +12,12 @@ from hypothesis import strategies as st
 
 from handlers import eventgrid, github
 from handlers.common.templated_json import TemplatedJson
-from shared.actions import ActionContext
 from shared.problems import Problems
-from shared.settings import Settings
 from shared.templates import example_events
+from tests.support.cicd import action_context
 
 MODEL = example_events()["Microsoft.MachineLearningServices.ModelRegistered"]
-CONTEXT = ActionContext(MODEL, "route", 0, "key", time.monotonic() + 60, Settings.from_environ({}))
+CONTEXT = action_context()
 NAMES = st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=8)
 LITERALS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
 TREES = st.recursive(LITERALS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NAMES, inner, max_size=3))
