@@ -52,7 +52,7 @@ class LogAction(Action):
             "route": ctx.route,
             "event_id": event.id,
             "event_type": event.event_type,
-            "workspace": event.workspace.name,
+            "workspace": event.scope,
             "subject": event.subject,
             "message": self._message(ctx),
             "facts": dict(event.facts()),

@@ -60,10 +60,10 @@ def message_text(message: dict[str, Any]) -> str:
 
 
 def _studio_button(notice: Notice) -> list[dict[str, object]]:
-    """The link into Azure ML studio (none for a recurring expectation that never saw its event)."""
+    """The link into Azure ML studio or the portal (none for a recurring expectation that never saw its event)."""
     if not notice.url:
         return []
-    button = {"type": "button", "text": {"type": "plain_text", "text": "Open in Azure ML studio"}, "url": notice.url,
+    button = {"type": "button", "text": {"type": "plain_text", "text": notice.link_label}, "url": notice.url,
               "style": "primary"}  # fmt: skip
     return [{"type": "actions", "elements": [button]}]
 

@@ -54,17 +54,30 @@ def adaptive_card(notice: Notice) -> dict[str, object]:
             *_member_blocks(notice),
         ],
         # A recurring expectation that never saw its event has no page to open.
-        "actions": [{"type": "Action.OpenUrl", "title": "Open in Azure ML studio", "url": notice.url}]
+        "actions": [{"type": "Action.OpenUrl", "title": notice.link_label, "url": notice.url}]
         if notice.url
         else [],
     }
 
 
+# The members' lines stop here: a Teams message holds about 28 KB, and the card has more than the list.
+MEMBERS_TEXT_MAX = 20_000
+
+
 def _member_blocks(notice: Notice) -> list[dict[str, object]]:
-    """A digest's members, one line each (the card's text, not its facts, so every member fits)."""
+    """A digest's members, one line each (the card's text, not its facts, so every member fits); a large
+    digest (up to 1,000 members) lists as many as fit in MEMBERS_TEXT_MAX characters, then says how many more."""
     if not notice.members:
         return []
-    lines = [f"- {escape_markdown(member.summary())}" for member in notice.members]
+    lines: list[str] = []
+    size = 0
+    for member in notice.members:
+        line = f"- {escape_markdown(member.summary())}"
+        if size + len(line) > MEMBERS_TEXT_MAX:
+            lines.append(f"- … and {len(notice.members) - len(lines)} more")
+            break
+        lines.append(line)
+        size += len(line) + 1
     return [{"type": "TextBlock", "text": "\n".join(lines), "wrap": True, "separator": True}]
 
 

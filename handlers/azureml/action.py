@@ -117,6 +117,11 @@ class AzureMLAction(Action):
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         workspace = self.workspace or ctx.event.workspace
+        if workspace is None:
+            raise ActionFailed(
+                f"{self.kind}: a {ctx.event.short_type} event names no Azure ML workspace: set the action's "
+                "`workspace:`, or map its storage container to a datastore in the DATASTORES setting"
+            )
         job_name = job_name_for(ctx.key, ctx.route)
         client = ml_client(workspace, ctx.settings)
         if self.guardrails.skip_if_running:

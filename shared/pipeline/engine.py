@@ -106,9 +106,18 @@ class Engine:
     def _expectations(self, function: str, event: AmlEvent, table: RouteTable, deadline: float) -> list[ActionReport]:
         """Open, count or close the expectations this event concerns (one report per route), then deliver
         the "resolved late" notices that closing produced."""
-        if self.expectations is None or self.dry_run or not table.expecting:
+        if not table.expecting:
             return []
-        from shared.pipeline.expectations import on_event
+        from shared.pipeline.expectations import on_event, planned
+
+        if self.dry_run:
+            plans = [ActionReport(event.id, event.event_type, function, route, None, PLANNED, detail)
+                     for route, detail in planned(table.expecting, event)]  # fmt: skip
+            for report in plans:
+                emit(report)
+            return plans
+        if self.expectations is None:
+            return []
 
         reports, notices = [], []
         for step in on_event(self.expectations, table.expecting, event):
