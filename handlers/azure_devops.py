@@ -23,7 +23,7 @@ import httpx
 
 from handlers.common import http, rest
 from handlers.common.templated_json import TemplatedJson
-from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, Preview, PreviewPart
 from shared.problems import Problems
 
 DEFAULT_API = "https://dev.azure.com"
@@ -107,6 +107,12 @@ class AzureDevOpsAction(Action):
                 record={"run_id": run_id, "run_url": link},
             )
         raise self._failure(response, what)
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        body = http.json_bytes(self._body(ctx))
+        headers = {"Accept": "application/json", "Authorization": "<token>"}  # no token is fetched for a preview
+        return Preview("http", f"run pipeline {self.pipeline} in {self.organization}/{self.project}",
+                       (PreviewPart("request.http", http.request_preview(self._url(), headers, body)),))  # fmt: skip
 
     def _body(self, ctx: ActionContext) -> dict[str, Any]:
         body: dict[str, Any] = {}

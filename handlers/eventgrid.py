@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from handlers.common import http
-from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, Preview, PreviewPart, pretty_json
 from shared.problems import Problems
 
 if TYPE_CHECKING:
@@ -114,6 +114,11 @@ class EventGridAction(Action):
             detail=f"published {event['id']} to {self.target} ({self.schema})",
             record={"published_id": event["id"]},
         )
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        event = self._event(ctx)
+        return Preview("text", f"publish {event['id']} to {self.target} ({self.schema})",
+                       (PreviewPart("event.json", pretty_json(event)),))  # fmt: skip
 
     def _event(self, ctx: ActionContext) -> dict[str, Any]:
         source = ctx.event

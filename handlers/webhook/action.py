@@ -7,7 +7,6 @@ template producing the JSON body; default: the normalised event and the route na
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
@@ -23,18 +22,7 @@ if TYPE_CHECKING:
 
 # Headers the action sets itself; `headers:` may not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "idempotency-key"}) | signing.SIGNATURE_HEADERS
-# Header names whose values are credentials: a preview shows their length only.
-_CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie", "password", "signature")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-def shown_header(name: str, value: str) -> str:
-    """A header value fit for a preview: credentials show as their length only."""
-    lowered = name.lower()
-    exempt = lowered in signing.SIGNATURE_HEADERS or lowered == "idempotency-key"
-    if not exempt and any(word in lowered for word in _CREDENTIAL_WORDS):
-        return f"<hidden: {len(value)} characters>"
-    return value
 
 
 class WebhookAction(http.PostAction):
@@ -109,18 +97,11 @@ class WebhookAction(http.PostAction):
     def preview(self, ctx: ActionContext) -> Preview:
         body, headers = self.request(ctx)
         query = " (query string not shown)" if urlsplit(self.url).query else ""
-        lines = [f"POST {self.url.split('?', 1)[0]}", *(f"{name}: {shown_header(name, value)}"
-                                                   for name, value in headers.items())]  # fmt: skip
         # Each attempt signs its own time: the signature shown is what this body gets when sent now.
         signed = "signed (Standard Webhooks)" if self.signing_key is not None else "unsigned (no `secret:`)"
-        text = body.decode("utf-8", "replace")
-        try:
-            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-        except ValueError:
-            pass
         return Preview(
             "http", f"POST {self.target}{query}, {signed}",
-            (PreviewPart("request.http", "\n".join(lines) + "\n\n" + text + "\n"),
+            (PreviewPart("request.http", http.request_preview(self.url, headers, body)),
              PreviewPart("body.json", body.decode("utf-8", "replace"))),
         )  # fmt: skip
 

@@ -209,3 +209,36 @@ def test_the_page_shows_card_slack_and_email_as_rendered_in_a_real_browser(
         assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert page.title() == "Preview of routed messages" and problems == []
         context.close()
+
+
+def test_ci_and_event_grid_kinds_preview_their_requests_without_credentials(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("""
+routes:
+  - name: deploy
+    events: [ModelRegistered]
+    actions:
+      - github:
+          repository: contoso/models
+          workflow: {file: deploy.yml, ref: main, inputs: {model: "{{ event.fields.model_name }}"}}
+          token: GH-TOKEN-SECRET
+      - azure_devops:
+          organization: contoso
+          project: mlops
+          pipeline: 42
+          parameters: {version: "{{ event.fields.model_version }}"}
+      - eventgrid: {endpoint: "https://topic.westeurope-1.eventgrid.azure.net/api/events"}
+""")
+    model = write_event(tmp_path, "m.json", "ModelRegistered", **{"data.ModelName": "churn", "data.ModelVersion": 8})
+    out = tmp_path / "out"
+    assert preview.main(["--routes", str(routes), "--out", str(out), str(model)]) == 0
+    github = (action_folder(out, "0-github") / "request.http").read_text()
+    assert github.startswith("POST https://api.github.com/repos/contoso/models/actions/workflows/deploy.yml/dispatches")
+    assert "Authorization: <hidden>" in github and "GH-TOKEN-SECRET" not in github
+    assert '"inputs": {\n    "model": "churn"' in github
+    devops = (action_folder(out, "1-azure_devops") / "request.http").read_text()
+    assert devops.splitlines()[0].endswith("/contoso/mlops/_apis/pipelines/42/runs")  # no query string shown
+    assert '"templateParameters": {\n    "version": "8"' in devops
+    published = json.loads((action_folder(out, "2-eventgrid") / "event.json").read_text())
+    assert (published.get("eventType") or published["type"]) == "Microsoft.MachineLearningServices.ModelRegistered"
+    assert published["data"]["fields"]["model_name"] == "churn"
