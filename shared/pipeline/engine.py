@@ -65,7 +65,9 @@ class Engine:
         self.gate = gate  # silences, mutes, repeat intervals and groups; None: every route acts
         self.enricher = enricher  # run/model details for routes with `enrich: true`; None: not fetched
         self.expectations = expectations  # routes with `expect:`; None: they are not followed (dry run)
-        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="action")
+        # A route's actions run side by side; with the worker running that many deliveries at once, the pool
+        # must not be what holds them back (slow receivers, a deployed PYTHON_THREADPOOL_THREAD_COUNT above 32).
+        self._pool = ThreadPoolExecutor(max_workers=max(32, 2 * settings.worker_threads), thread_name_prefix="action")
 
     def handle(self, function: str, raw: Any) -> list[ActionReport]:
         started = time.monotonic()
