@@ -28,6 +28,7 @@ from shared.noise.gate import Gate, Hold
 from shared.pipeline.enricher import Enricher
 from shared.pipeline.reports import PLANNED, REJECTED, UNROUTED, ActionReport, emit
 from shared.platform.clock import now
+from shared.routing.explain import unrouted_reason
 from shared.routing.routes import Route, RouteAction, RouteTable
 from shared.settings import Settings
 
@@ -64,7 +65,9 @@ class Engine:
         self.gate = gate  # silences, mutes, repeat intervals and groups; None: every route acts
         self.enricher = enricher  # run/model details for routes with `enrich: true`; None: not fetched
         self.expectations = expectations  # routes with `expect:`; None: they are not followed (dry run)
-        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="action")
+        # A route's actions run side by side; with the worker running that many deliveries at once, the pool
+        # must not be what holds them back (slow receivers, a deployed PYTHON_THREADPOOL_THREAD_COUNT above 32).
+        self._pool = ThreadPoolExecutor(max_workers=max(32, 2 * settings.worker_threads), thread_name_prefix="action")
 
     def handle(self, function: str, raw: Any) -> list[ActionReport]:
         started = time.monotonic()
@@ -83,7 +86,7 @@ class Engine:
         acting = self._with_details(event, matched, deadline)
         unrouted = []
         if not acting and not expected:
-            why = "no route matches the run/model details" if matched else "no route matches"
+            why = "no route matches the run/model details" if matched else unrouted_reason(self.routes(), event)
             unrouted.append(ActionReport(event.id, event.event_type, function, None, None, UNROUTED, why))
             emit(unrouted[0])
         # Events derived from this one (a v2 model monitor's drift signal) take their own routes in
