@@ -46,6 +46,27 @@ def drift_detected(event: func.EventGridEvent) -> None:
     dispatch("drift_detected", event)
 
 
+@app.function_name("data_events")
+@app.event_grid_trigger(arg_name="event")
+def data_events(event: func.EventGridEvent) -> None:
+    """BlobCreated, BlobDeleted: the storage accounts behind the datastores (docs/event-sources.md)."""
+    dispatch("data_events", event)
+
+
+@app.function_name("policy_events")
+@app.event_grid_trigger(arg_name="event")
+def policy_events(event: func.EventGridEvent) -> None:
+    """PolicyStateCreated, PolicyStateChanged, PolicyStateDeleted: Azure Policy compliance."""
+    dispatch("policy_events", event)
+
+
+@app.function_name("resource_events")
+@app.event_grid_trigger(arg_name="event")
+def resource_events(event: func.EventGridEvent) -> None:
+    """Resource{Write,Delete,Action}{Success,Failure,Cancel}: Resource Manager operations (failed deployments)."""
+    dispatch("resource_events", event)
+
+
 @app.function_name("flush_digests")
 @app.timer_trigger(arg_name="timer", schedule=DIGEST_FLUSH_SCHEDULE, run_on_startup=False)
 def flush_due_digests(timer: func.TimerRequest) -> None:

@@ -2,14 +2,16 @@
 
   a. dry run (no ledger)        floor: JSON parse + func.EventGridEvent construction (what the host does anyway)
   b. `log` action, ledger       floor: the same + one Azurite insert (azure-data-tables create_entity)
-  c. `webhook` action, ledger   floor: the same + one loopback POST with a reused httpx client
+  c. `webhook` action, ledger   floor: JSON parse, an insert, one loopback POST with a reused httpx client and a
+                                conditional update (the exactly-once floor); shown against parse + POST too
 
 A `log` action's outcome is known before it runs, so its claim's insert records it: one ledger write,
 as in floor b. A webhook's is not: exactly-once needs a claim before the POST and an outcome after it,
-two ledger round trips, so c is also compared with a floor that does both (insert, then a conditional
-update of the same entity), which is the cost of the guarantee itself. Floor entities have the ledger
-record's shape, and the floors use the app's own storage client. Every variant runs once per round, rounds
-alternate, and each figure is the median over rounds, so that drift (Azurite's, the machine's) hits all.
+two ledger round trips, so c is judged against the floor that does both (insert, then a conditional
+update of the same entity), which is the cost of the guarantee itself: at most 1.1× that. The dry run is
+judged by its allowance: at most 1 ms over parse + binding. Floor entities have the ledger record's
+shape, and the floors use the app's own storage client. Every variant runs once per round, rounds alternate,
+and each figure is the median over rounds, so that drift (Azurite's, the machine's) hits all.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 
 from bench.support import Figure, Lab, app_engine, event_with_id, median, sample_event, worker_engine
 
-MAX_OVERHEAD_MS, MAX_RATIO = 1.0, 1.5
+MAX_OVERHEAD_MS, MAX_RATIO = 1.0, 1.5  # the dry run: the allowance over its floor; a `log` action: both
+MAX_EXACTLY_ONCE_RATIO = 1.1  # a webhook against claim + POST + outcome
 
 ROUTES = """
 routes:
@@ -60,12 +63,16 @@ def ledger_shaped_entity() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def figure(case: str, app: float, floor: float, floor_label: str) -> Figure:
-    result = Figure(
-        "3 per event", case, app, "ms", floor, floor_label, f"≤ +{MAX_OVERHEAD_MS:g} ms and ≤ {MAX_RATIO}×",
-        note=f"{1000 / app:.0f} events/s; overhead {app - floor:+.2f} ms",
-    )  # fmt: skip
-    result.met = app - floor <= MAX_OVERHEAD_MS and result.ratio <= MAX_RATIO
+def figure(
+    case: str, app: float, floor: float, floor_label: str, *, overhead: float | None = None, ratio: float | None = None
+) -> Figure:
+    """The app's figure against a floor, judged by at most `overhead` ms over it and at most `ratio` times
+    it (either or both; neither: shown for comparison, not judged)."""
+    limits = ([f"≤ +{overhead:g} ms"] if overhead is not None else []) + ([f"≤ {ratio}×"] if ratio else [])
+    result = Figure("3 per event", case, app, "ms", floor, floor_label, " and ".join(limits) or "(comparison)",
+                    note=f"{1000 / app:.0f} events/s; overhead {app - floor:+.2f} ms")  # fmt: skip
+    if limits:
+        result.met = (overhead is None or app - floor <= overhead) and (ratio is None or app / floor <= ratio)
     return result
 
 
@@ -155,13 +162,14 @@ def run(lab: Lab) -> list[Figure]:
     client.close()
     ms = {name: median(values) for name, values in timings.items()}
     return [
-        figure("a. dry run", ms["dry run"], ms["parse"], "parse + EventGridEvent"),
+        figure("a. dry run", ms["dry run"], ms["parse"], "parse + EventGridEvent", overhead=MAX_OVERHEAD_MS),
         bound("a. least: the typed event alone", ms["typed"], ms["parse"], "parse + EventGridEvent",
               "parse_event only: no routing, no outcome line"),
-        figure("b. log action, ledger on Azurite", ms["log"], ms["insert"], "parse + 1 insert"),
-        figure("c. webhook action, ledger on Azurite", ms["webhook"], ms["post"], "parse + 1 POST"),
+        figure("b. log action, ledger on Azurite", ms["log"], ms["insert"], "parse + 1 insert",
+               overhead=MAX_OVERHEAD_MS, ratio=MAX_RATIO),
         figure("c. webhook action, ledger on Azurite", ms["webhook"], ms["claim + post + finish"],
-               "parse + insert + POST + update"),
+               "the exactly-once floor: parse + insert + POST + update", ratio=MAX_EXACTLY_ONCE_RATIO),
+        figure("c. webhook action, ledger on Azurite", ms["webhook"], ms["post"], "parse + 1 POST"),
         bound("c. least: a POST whose outcome is recorded", ms["post + record"], ms["post"], "parse + 1 POST",
               "parse + POST + 1 insert: one write, not even exactly-once"),
     ]  # fmt: skip

@@ -5,7 +5,8 @@ The clock starts at this file's first line, so the figures exclude only the inte
 
   index [--baseline]                   import the app and index it (app.get_functions())
   first-event [--baseline] EVENT       ... then hand it one event, as the host would
-  storm EVENTS --threads N             ... then deliver a list of events from N threads at once
+  storm EVENTS                         ... then deliver a list of events on a thread pool of
+                                       PYTHON_THREADPOOL_THREAD_COUNT threads, as the worker runs sync functions
   memory [EVENTS --azureml URL CA]     ... then the sample events, then EVENTS with Azure ML at a fake
 """
 
@@ -57,6 +58,16 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def default_pool_threads() -> int:
+    """The Python worker's pool size for sync functions when PYTHON_THREADPOOL_THREAD_COUNT is not set."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def pool_threads() -> int:
+    """The size of the Python worker's pool for sync functions, as the worker reads it."""
+    return int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or default_pool_threads())
+
+
 def storm(functions: dict[str, Any], events: list[dict[str, Any]], threads: int) -> dict[str, Any]:
     def timed(item: dict[str, Any]) -> tuple[float, str]:
         started = time.perf_counter()
@@ -67,15 +78,16 @@ def storm(functions: dict[str, Any], events: list[dict[str, Any]], threads: int)
             error = f"{type(failure).__name__}: {str(failure)[:200]}"
         return time.perf_counter() - started, error
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = list(pool.map(timed, events))
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     # A delivery that raised (e.g. its duplicate was still in progress) is redelivered by Event Grid.
     raised = [item for item, (_, error) in zip(events, results, strict=True) if error]
     redelivered = [timed(item) for item in raised]
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,  # this worker's own CPU, whatever else loads the machine
         "latencies": [latency for latency, _ in results],
         "redelivered": len(raised),
         "errors": [error for _, error in redelivered if error],
@@ -122,7 +134,6 @@ def main() -> None:
         help="a JSON file: one event (first-event), a list (storm), more after the samples (memory)",
     )
     parser.add_argument("--baseline", action="store_true", help="the baseline app instead of function_app")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--azureml",
         nargs=2,
@@ -140,7 +151,7 @@ def main() -> None:
     elif args.scenario == "storm":
         events = json.loads(Path(args.events).read_text())
         deliver(functions, events[0], baseline=False)  # the worker is warm when the storm hits
-        result = storm(functions, events[1:], args.threads)
+        result = storm(functions, events[1:], pool_threads())
     elif args.scenario == "memory":
         if args.azureml:
             use_fake_azureml(*args.azureml)

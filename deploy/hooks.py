@@ -16,6 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO_ROOT / "infra" / "hooks"
 PROJECT = "amlevents"  # prefixes deployment names and tags, so other projects' records are never ours
 TOPIC_TYPE = "Microsoft.MachineLearningServices.Workspaces"
+AML_EVENTS = "Microsoft.MachineLearningServices."  # the workspace topic's event types
 MAX_DEPLOYMENT_NAME = 64
 
 # Errors Azure returns while what we just created is still propagating.
@@ -131,11 +132,14 @@ def deploy_group(
     retry_on: tuple[str, ...] = (),
     attempts: int = 1,
     delay: float = 0,
+    template: str | None = None,
 ) -> dict[str, Any]:
-    """`az deployment group create` of infra/hooks/<purpose>.bicep into the resource group of ``scope``,
-    named for the environment and purpose (teardown finds it by that name); returns its outputs."""
+    """`az deployment group create` of infra/hooks/<purpose>.bicep (or <template>.bicep, for a template
+    deployed once per source) into the resource group of ``scope``, named for the environment and purpose
+    (teardown finds it by that name); returns its outputs."""
     name = deployment_name(env.name, purpose)
-    cli.say(f"deploying infra/hooks/{purpose}.bicep to {scope.resource_group} as {name}")
+    template = template or purpose
+    cli.say(f"deploying infra/hooks/{template}.bicep to {scope.resource_group} as {name}")
     with parameters_file(parameters) as path:
         if cli.dry_run:
             cli.say(f"  parameters: {json.dumps(dict(parameters), sort_keys=True)}")
@@ -144,7 +148,7 @@ def deploy_group(
             "--subscription", scope.subscription,
             "--resource-group", scope.resource_group,
             "--name", name,
-            "--template-file", str(TEMPLATES / f"{purpose}.bicep"),
+            "--template-file", str(TEMPLATES / f"{template}.bicep"),
             "--parameters", f"@{path}",
         )  # fmt: skip
         result = cli.az_retrying(*args, transient=retry_on, attempts=attempts, delay=delay)
@@ -171,10 +175,15 @@ def ensure_event_grid_registered(cli: Cli, subscriptions: list[str]) -> None:
 
 def find_system_topic(cli: Cli, workspace: ResourceId) -> dict[str, Any] | None:
     """The workspace's system topic, wherever it is in the workspace's subscription (only one may exist)."""
-    topics = cli.az("eventgrid", "system-topic", "list", "--subscription", workspace.subscription) or []
+    return find_topic_of(cli, workspace.subscription, workspace.value)
+
+
+def find_topic_of(cli: Cli, subscription: str, source_id: str) -> dict[str, Any] | None:
+    """The system topic whose source is ``source_id``, wherever it is in ``subscription`` (one per source)."""
+    topics = cli.az("eventgrid", "system-topic", "list", "--subscription", subscription) or []
     for topic in topics:
         source = str(topic.get("source") or (topic.get("properties") or {}).get("source") or "")
-        if source.strip("/").lower() == workspace.value.strip("/").lower():
+        if source.strip("/").lower() == source_id.strip("/").lower():
             return topic
     return None
 
@@ -257,7 +266,7 @@ def preprovision(cli: Cli, env: Env) -> None:
         parameters={
             "name": topic.name,
             "location": location,
-            "workspaceId": workspace.value,
+            "sourceId": workspace.value,
             "tags": tags,
             "identity": topic_identity(existing),
             "adopted": adopted,
@@ -374,42 +383,191 @@ def postdeploy(cli: Cli, env: Env) -> None:
     from scripts import render_filters  # imports the app's route loader (PyYAML, Jinja2): the .venv's
 
     topic = env.topic()
-    app_id = env.need("AZURE_FUNCTION_APP_ID", "run azd provision first")
-    app_name = env.need("AZURE_FUNCTION_APP_NAME", "run azd provision first")
     routes_file = REPO_ROOT / env.get("ROUTES_FILE", "routes.yaml")
     cli.say("rendering Event Grid filters from the routes file")
     filters = render_filters.render_file(routes_file)
+    subscribe(cli, env, topic, filters, purpose="eventgrid-subscriptions")
+    for source in configured_sources(env):
+        source_topic, principal = ensure_source_topic(cli, env, source)
+        grant_dead_letters(cli, env, source, principal)
+        subscribe(cli, env, source_topic, filters, purpose=f"subscriptions-{source.key}", prefix=source.prefix)
+    cli.say("Event Grid subscriptions are up to date")
 
+
+def subscribe(
+    cli: Cli, env: Env, topic: ResourceId, filters: Mapping[str, Any], *, purpose: str, prefix: str = AML_EVENTS
+) -> None:
+    """The subscriptions of the functions whose events start with ``prefix``, on ``topic``; then remove ours
+    that no enabled route needs (incremental deployments never delete)."""
+    from scripts import render_filters
+
+    app_id = env.need("AZURE_FUNCTION_APP_ID", "run azd provision first")
+    app_name = env.need("AZURE_FUNCTION_APP_NAME", "run azd provision first")
+    parameters = {
+        "systemTopicName": topic.name,
+        "functionAppId": app_id,
+        "deadLetterStorageAccountId": env.need("AZURE_STORAGE_ACCOUNT_ID", "run azd provision first"),
+        "deadLetterContainerName": env.get("DEAD_LETTER_CONTAINER", "deadletter"),
+        "maxDeliveryAttempts": int(setting(env, "EVENTGRID_MAX_DELIVERY_ATTEMPTS", 30)),
+        "eventTimeToLiveInMinutes": int(setting(env, "EVENTGRID_EVENT_TTL_MINUTES", 1440)),
+        "filters": filters,
+    }
+    if prefix != AML_EVENTS:
+        parameters["eventTypePrefix"] = prefix
     deploy_group(
         cli,
         env,
-        "eventgrid-subscriptions",
+        purpose,
         scope=topic,
-        parameters={
-            "systemTopicName": topic.name,
-            "functionAppId": app_id,
-            "deadLetterStorageAccountId": env.need("AZURE_STORAGE_ACCOUNT_ID", "run azd provision first"),
-            "deadLetterContainerName": env.get("DEAD_LETTER_CONTAINER", "deadletter"),
-            "maxDeliveryAttempts": int(setting(env, "EVENTGRID_MAX_DELIVERY_ATTEMPTS", 30)),
-            "eventTimeToLiveInMinutes": int(setting(env, "EVENTGRID_EVENT_TTL_MINUTES", 1440)),
-            "filters": filters,
-        },
+        template="eventgrid-subscriptions",
+        parameters=parameters,
         retry_on=ENDPOINT_NOT_READY,  # the new code may still be indexing its functions
         attempts=int(setting(env, "POSTDEPLOY_ATTEMPTS", 10)),
         delay=setting(env, "POSTDEPLOY_RETRY_SECONDS", 30),
     )
-
-    # Incremental deployments never delete: remove our subscriptions that no enabled route needs.
+    functions = render_filters.load_function_event_types()
     wanted = {
         render_filters.subscription_name(app_name, function).lower()
-        for function, entry in filters.items()
-        if entry.get("subscribe", True)
+        for function, types in functions.items()
+        if types and types[0].startswith(prefix) and filters.get(function, {}).get("subscribe", True)
     }
     for subscription in our_subscriptions(cli, topic, app_id):
         if str(subscription.get("name", "")).lower() not in wanted:
             cli.say(f"removing event subscription {subscription['name']} (no enabled route takes its events)")
             cli.az("resource", "delete", "--ids", subscription["id"], change=True)
-    cli.say("Event Grid subscriptions are up to date")
+
+
+# ---- the optional sources: storage accounts, policy states, resource events (docs/event-sources.md) --
+
+
+@dataclass(frozen=True)
+class Source:
+    """A system topic beyond the workspace's, and where a new one goes."""
+
+    key: str  # in deployment names: topic-<key>, subscriptions-<key>, deadletter-<key>
+    source_id: str
+    topic_type: str
+    prefix: str  # the event types it emits start with this (shared/functions.json)
+    subscription: str  # where the topic is looked for, and a new one created …
+    resource_group: str  # … in this resource group
+    topic_name: str  # the name of a new topic
+    location: str  # "" : the source's own region (a storage account)
+
+
+def configured_sources(env: Env) -> list[Source]:
+    """DATA_STORAGE_ACCOUNT_IDS, POLICY_EVENTS_SUBSCRIPTION_ID and RESOURCE_EVENTS_SCOPE, as sources."""
+    found = []
+    for value in re.split(r"[,\s]+", env.get("DATA_STORAGE_ACCOUNT_IDS")):
+        if value:
+            account = ResourceId.parse(value, "DATA_STORAGE_ACCOUNT_IDS", "Microsoft.Storage/storageAccounts")
+            found.append(Source(
+                f"data-{account.name}", account.value, "Microsoft.Storage.StorageAccounts", "Microsoft.Storage.",
+                account.subscription, account.resource_group, f"evgt-{account.name}", "",
+            ))  # fmt: skip
+    policy = env.get("POLICY_EVENTS_SUBSCRIPTION_ID")
+    if policy:
+        if not re.fullmatch(r"[0-9a-fA-F-]{36}", policy):
+            raise DeployError(f"POLICY_EVENTS_SUBSCRIPTION_ID is not a subscription id: {policy!r}")
+        group = _global_topic_group(env, policy, "POLICY_EVENTS_SUBSCRIPTION_ID")
+        found.append(Source(
+            "policy", f"/subscriptions/{policy}", "Microsoft.PolicyInsights.PolicyStates", "Microsoft.PolicyInsights.",
+            policy, group, f"evgt-policy-{policy[:8]}", "global",
+        ))  # fmt: skip
+    scope = env.get("RESOURCE_EVENTS_SCOPE").rstrip("/")
+    if scope:
+        match = re.fullmatch(r"/subscriptions/([0-9a-fA-F-]{36})(?:/resourceGroups/([^/]+))?", scope, re.IGNORECASE)
+        if not match:
+            raise DeployError(
+                "RESOURCE_EVENTS_SCOPE is not /subscriptions/<id> or /subscriptions/<id>/resourceGroups/<group>: "
+                f"{scope!r}"
+            )
+        subscription, group = match[1], match[2]
+        kind = "ResourceGroups" if group else "Subscriptions"
+        home = group or _global_topic_group(env, subscription, "RESOURCE_EVENTS_SCOPE")
+        found.append(Source(
+            "resources", scope, f"Microsoft.Resources.{kind}", "Microsoft.Resources.", subscription, home,
+            f"evgt-resources-{group or subscription[:8]}"[:128], "global",
+        ))  # fmt: skip
+    return found
+
+
+def _global_topic_group(env: Env, subscription: str, key: str) -> str:
+    """A subscription-wide topic lives in some resource group of that subscription: the workspace's, or
+    SOURCE_TOPICS_RESOURCE_GROUP."""
+    group = env.get("SOURCE_TOPICS_RESOURCE_GROUP")
+    if group:
+        return group
+    workspace = env.workspace()
+    if workspace.subscription.lower() == subscription.lower():
+        return workspace.resource_group
+    raise DeployError(
+        f"{key} names subscription {subscription}, not the workspace's: set SOURCE_TOPICS_RESOURCE_GROUP to a "
+        "resource group of that subscription for its system topic"
+    )
+
+
+def ensure_source_topic(cli: Cli, env: Env, source: Source) -> tuple[ResourceId, str]:
+    """The source's system topic, created or adopted as the workspace's is (tags merged, identities kept);
+    (the topic, its identity's principal id)."""
+    existing = find_topic_of(cli, source.subscription, source.source_id)
+    tag = env_tag(env.name)
+    if existing is None:
+        topic = ResourceId.parse(
+            f"/subscriptions/{source.subscription}/resourceGroups/{source.resource_group}"
+            f"/providers/Microsoft.EventGrid/systemTopics/{source.topic_name}",
+            "system topic",
+        )
+        location = source.location or (cli.az("resource", "show", "--ids", source.source_id) or {}).get("location")
+        tags, adopted = {tag: "created"}, False
+        cli.say(f"{source.source_id} has no system topic: creating {topic.name} in {topic.resource_group}")
+    else:
+        topic = ResourceId.parse(existing["id"], "system topic")
+        old_tags = existing.get("tags") or {}
+        adopted = old_tags.get(tag) != "created"
+        tags = {**old_tags, tag: "adopted" if adopted else "created"}
+        location = existing.get("location") or source.location
+        cli.say(f"using the system topic {topic.name} of {source.source_id}" + (" (adopted)" * adopted))
+    outputs = deploy_group(
+        cli,
+        env,
+        f"topic-{source.key}",
+        scope=topic,
+        template="system-topic",
+        parameters={
+            "name": topic.name,
+            "location": location or "global",
+            "sourceId": source.source_id,
+            "topicType": source.topic_type,
+            "tags": tags,
+            "identity": topic_identity(existing),
+            "adopted": adopted,
+        },
+    )
+    return topic, str(outputs.get("principalId") or "dry-run")
+
+
+def grant_dead_letters(cli: Cli, env: Env, source: Source, principal: str) -> None:
+    """The topic's identity may write dead letters into the app's container, as the workspace topic's does."""
+    storage = ResourceId.parse(
+        env.need("AZURE_STORAGE_ACCOUNT_ID", "run azd provision first"),
+        "AZURE_STORAGE_ACCOUNT_ID",
+        "Microsoft.Storage/storageAccounts",
+    )
+    deploy_group(
+        cli,
+        env,
+        f"deadletter-{source.key}",
+        scope=storage,
+        template="../app/deadletter-rbac",
+        parameters={
+            "storageAccountName": storage.name,
+            "deadLetterContainerName": env.get("DEAD_LETTER_CONTAINER", "deadletter"),
+            "topicIdentityPrincipalId": principal,
+        },
+        retry_on=ROLE_NOT_REPLICATED,
+        attempts=int(setting(env, "DEPLOY_ATTEMPTS", 6)),
+        delay=setting(env, "DEPLOY_RETRY_SECONDS", 20),
+    )
 
 
 # ---- teardown ------------------------------------------------------------------------------------
@@ -458,6 +616,12 @@ def plan_teardown(cli: Cli, env: Env) -> tuple[list[Removal], list[str]]:
     kept: list[str] = []
     if env.get("SYSTEM_TOPIC_NAME"):
         _plan_topic(cli, env, env.topic(), removals, kept)
+    for source in configured_sources(env):
+        found = find_topic_of(cli, source.subscription, source.source_id)
+        if found is not None:
+            topic = ResourceId.parse(found["id"], "system topic")
+            _plan_topic(cli, env, topic, removals, kept, topic_purpose=f"topic-{source.key}",
+                        subscriptions_purpose=f"subscriptions-{source.key}")  # fmt: skip
     workspace = env.workspace()
     for purpose in ("workspace-access", "ml-policies"):
         name = deployment_name(env.name, purpose)
@@ -483,15 +647,24 @@ def _topic_subscriptions(cli: Cli, topic: ResourceId) -> list[dict[str, Any]]:
     )  # fmt: skip
 
 
-def _plan_topic(cli: Cli, env: Env, topic: ResourceId, removals: list[Removal], kept: list[str]) -> None:
+def _plan_topic(
+    cli: Cli,
+    env: Env,
+    topic: ResourceId,
+    removals: list[Removal],
+    kept: list[str],
+    *,
+    topic_purpose: str = "system-topic",
+    subscriptions_purpose: str = "eventgrid-subscriptions",
+) -> None:
     app_id = env.get("AZURE_FUNCTION_APP_ID")
     ours = our_subscriptions(cli, topic, app_id) if app_id else []
     removals += [_delete(s["id"], f"event subscription {s['name']} on {topic.name}") for s in ours]
-    name = deployment_name(env.name, "eventgrid-subscriptions")
+    name = deployment_name(env.name, subscriptions_purpose)
     if _record(cli, topic, name) is not None:
         removals.append(_record_removal(topic, name))
 
-    name = deployment_name(env.name, "system-topic")
+    name = deployment_name(env.name, topic_purpose)
     record = _record(cli, topic, name)
     if record is None:
         return

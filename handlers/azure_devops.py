@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from handlers.common import http, rest
 from handlers.common.templated_json import TemplatedJson
-from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, Preview, PreviewPart
 from shared.problems import Problems
 
 DEFAULT_API = "https://dev.azure.com"
@@ -106,6 +106,12 @@ class AzureDevOpsAction(Action):
             )
         raise self._failure(response, what)
 
+    def preview(self, ctx: ActionContext) -> Preview:
+        body = http.json_bytes(self._body(ctx))
+        headers = {"Accept": "application/json", "Authorization": "<token>"}  # no token is fetched for a preview
+        return Preview("http", f"run pipeline {self.pipeline} in {self.organization}/{self.project}",
+                       (PreviewPart("request.http", http.request_preview(self._url(), headers, body)),))  # fmt: skip
+
     def _body(self, ctx: ActionContext) -> dict[str, Any]:
         body: dict[str, Any] = {}
         if self.ref:
@@ -128,7 +134,7 @@ class AzureDevOpsAction(Action):
         from shared.platform.identity import app_credential
 
         try:
-            token = app_credential(ctx.settings.environ.get("AZURE_CLIENT_ID") or None).get_token(
+            token = app_credential(ctx.settings.client_id or None).get_token(
                 f"{RESOURCE}/.default"
             )
         except ClientAuthenticationError as error:

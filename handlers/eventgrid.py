@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from handlers.common import http
-from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, Preview, PreviewPart, pretty_json
 from shared.problems import Problems
 
 if TYPE_CHECKING:
@@ -115,6 +115,11 @@ class EventGridAction(Action):
             record={"published_id": event["id"]},
         )
 
+    def preview(self, ctx: ActionContext) -> Preview:
+        event = self._event(ctx)
+        return Preview("text", f"publish {event['id']} to {self.target} ({self.schema})",
+                       (PreviewPart("event.json", pretty_json(event)),))  # fmt: skip
+
     def _event(self, ctx: ActionContext) -> dict[str, Any]:
         source = ctx.event
         data = (
@@ -143,7 +148,7 @@ class EventGridAction(Action):
                           subject=event["subject"] or None, time=when)  # fmt: skip
 
     def _client(self, ctx: ActionContext) -> Any:
-        client_id = ctx.settings.environ.get("AZURE_CLIENT_ID") or ""
+        client_id = ctx.settings.client_id
         cache_key = (self.endpoint, self.key, self.namespace_topic, client_id)
         with _clients_lock:
             client = _clients.get(cache_key)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from handlers.common import http, rest
 from handlers.common.templated_json import TemplatedJson
-from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, Preview, PreviewPart
 from shared.problems import Problems
 
 DEFAULT_API = "https://api.github.com"
@@ -77,7 +77,7 @@ class GitHubAction(Action):
             self._configure_dispatch(dispatch, problems, line)
         else:
             self._configure_workflow(workflow, problems, line)
-        self.token = self.options.get("token") or None
+        self.token = str(self.options.get("token") or "")
         self.app = None
         if ("token" in self.options) == ("app" in self.options):
             problems.add(
@@ -145,17 +145,25 @@ class GitHubAction(Action):
         body = self._body(ctx)
         headers = {**API_HEADERS, "Authorization": f"Bearer {token}"}
         response = rest.send(self._url(), body, headers, timeout=ctx.remaining(), allow_private=self.allow_private)
-        what = (
-            f"workflow_dispatch {self.workflow}@{self.ref}"
-            if self.workflow
-            else f"repository_dispatch {self.event_type}"
-        )
+        what = self._what
         if response.status_code in (200, 204):
             return ActionOutcome(
                 detail=f"{what} -> {self.repository} ({response.status_code})",
                 record={"repository": self.repository},
             )
         raise self._failure(response, f"{what} {self.repository}")
+
+    @property
+    def _what(self) -> str:
+        if self.workflow:
+            return f"workflow_dispatch {self.workflow}@{self.ref}"
+        return f"repository_dispatch {self.event_type}"
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        body = http.json_bytes(self._body(ctx))
+        headers = {**API_HEADERS, "Authorization": "Bearer <token>"}  # no token is fetched for a preview
+        return Preview("http", f"{self._what} -> {self.repository}",
+                       (PreviewPart("request.http", http.request_preview(self._url(), headers, body)),))  # fmt: skip
 
     def _body(self, ctx: ActionContext) -> dict[str, Any]:
         if self.workflow:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import ClassVar
 
-from shared.actions import Action, ActionContext, ActionOutcome
+from shared.actions import Action, ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 from shared.problems import Problems
 
 logger = logging.getLogger("aml_events.actions.log")
@@ -37,17 +37,24 @@ class LogAction(Action):
         # record is the durable trace, so it is written first, in one write.
         return ActionOutcome(detail=f"logged: {self._message(ctx)}")
 
+    def preview(self, ctx: ActionContext) -> Preview:
+        level = logging.getLevelName(self.level).lower()
+        return Preview("text", f"a {level} log line: {self._message(ctx)}",
+                       (PreviewPart("line.json", pretty_json(self._line(ctx))),))  # fmt: skip
+
     def run(self, ctx: ActionContext) -> ActionOutcome:
+        logger.log(self.level, json.dumps(self._line(ctx), default=str))
+        return self.settled_outcome(ctx)
+
+    def _line(self, ctx: ActionContext) -> dict[str, object]:
         event = ctx.event
-        line = {
+        return {
             "route": ctx.route,
             "event_id": event.id,
             "event_type": event.event_type,
-            "workspace": event.workspace.name,
+            "workspace": event.scope,
             "subject": event.subject,
             "message": self._message(ctx),
             "facts": dict(event.facts()),
             "studio_url": event.studio_url,
         }
-        logger.log(self.level, json.dumps(line, default=str))
-        return self.settled_outcome(ctx)

@@ -7,9 +7,11 @@ from events has `&`, `<` and `>` escaped as Slack asks (&amp; &lt; &gt;) whereve
 
 from __future__ import annotations
 
+from typing import Any
+
 from handlers.common import http
 from handlers.common.notice import Notice
-from shared.actions import ActionContext, ActionOutcome
+from shared.actions import ActionContext, ActionOutcome, Preview, PreviewPart, pretty_json
 
 _EMOJI = {
     "bad": ":red_circle:",
@@ -45,11 +47,23 @@ def slack_message(notice: Notice) -> dict[str, object]:
     }
 
 
+def message_text(message: dict[str, Any]) -> str:
+    """What a reader sees of a message: its blocks' text and buttons, with mrkdwn's escapes undone."""
+    texts: list[str] = []
+    for block in message.get("blocks", []):
+        objects = [block.get("text"), *block.get("fields", []), *block.get("elements", [])]
+        for item in filter(None, objects):
+            text = item.get("text")
+            text = text.get("text", "") if isinstance(text, dict) else text or ""
+            texts.append(f"{text}: {item['url']}" if item.get("url") else text)
+    return "\n".join(texts).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _studio_button(notice: Notice) -> list[dict[str, object]]:
-    """The link into Azure ML studio (none for a recurring expectation that never saw its event)."""
+    """The link into Azure ML studio or the portal (none for a recurring expectation that never saw its event)."""
     if not notice.url:
         return []
-    button = {"type": "button", "text": {"type": "plain_text", "text": "Open in Azure ML studio"}, "url": notice.url,
+    button = {"type": "button", "text": {"type": "plain_text", "text": notice.link_label}, "url": notice.url,
               "style": "primary"}  # fmt: skip
     return [{"type": "actions", "elements": [button]}]
 
@@ -72,6 +86,11 @@ def _member_sections(notice: Notice) -> list[dict[str, object]]:
 class SlackAction(http.PostAction):
     SECRET_PATH = True  # the incoming-webhook URL is the credential
     kind = "slack"
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        message = slack_message(Notice.of(ctx.event))
+        part = PreviewPart("message.json", pretty_json(message))
+        return Preview("slack", f"Block Kit message to {self.target}", (part,), message_text(message))
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body = http.json_bytes(slack_message(Notice.of(ctx.event)))

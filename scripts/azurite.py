@@ -1,11 +1,13 @@
 """Start Azurite (Microsoft's Azure Storage emulator, installed by `npm install`) on free loopback ports.
 
 Used by the tests, the local quick start and the benchmarks. Run it alone to keep one in the
-foreground: `python scripts/azurite.py` prints the connection string to use.
+foreground: `python scripts/azurite.py` prints the connection string to use (the first line of its
+output; set it as AzureWebJobsStorage) and keeps Azurite running, in memory, until Ctrl+C or SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import signal
 import socket
@@ -111,7 +113,10 @@ def start(
     return azurite
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1].strip()
+    ).parse_args(argv)
     running = start()
     # SIGTERM ends the wait below like Ctrl+C does; Azurite runs in its own session, so stop it by PID.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

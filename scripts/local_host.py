@@ -38,6 +38,23 @@ class WorkerRefused(Exception):
         self.event_type = written if isinstance(written, str) else None
 
 
+def events_in(path: Path) -> Iterator[Any]:
+    """The events of one file as the app parses them (AmlEvent), or for one it cannot, the reason (str)."""
+    from shared.events.model import EventRejected
+    from shared.events.parse import parse_event
+
+    try:
+        decoded = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as error:
+        yield f"cannot read it as JSON: {getattr(error, 'strerror', None) or error}"
+        return
+    for item in decoded if isinstance(decoded, list) else [decoded]:
+        try:
+            yield parse_event(item)
+        except EventRejected as rejected:
+            yield str(rejected)
+
+
 def binding_for(item: dict[str, Any]) -> Any:
     """The object the Python worker hands an Event Grid function for one JSON event: built by
     azure-functions' own converter for the `eventGridTrigger` binding, from the JSON the host sends.

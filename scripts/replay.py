@@ -1,6 +1,6 @@
 """Replay Azure ML events through the real function app, without Azure Functions Core Tools.
 
-    python scripts/replay.py [--routes FILE] [--dry-run] [--json] [--azurite] [--concurrency N] PATH...
+    python scripts/replay.py [--routes FILE] [--dry-run] [--explain] [--json] [--azurite] [--concurrency N] PATH...
     python scripts/replay.py --dead-letter [--container NAME] [--since 24h] [--dry-run] [--json]
     python scripts/replay.py [--now TIME] [PATH...] --tick TIME [--tick TIME ...]
 
@@ -10,6 +10,10 @@ index (`app.get_functions()`), as the Functions host would call it: the argument
 azure-functions' own converter from the event's JSON, as the Python worker builds it. An event that
 converter refuses (an `eventTime` it cannot parse) fails before any app code runs, as in Azure, where
 Event Grid retries it and then dead-letters it: replay reports it `refused`, naming the field.
+
+--explain first says, per event and route, whether the route takes it and if not the first condition
+that failed with the event's value (`data.ExperimentName: 'dev-churn' does not start with 'prod-'`),
+then the gate's decision (silence, mute, repeat_interval, group) and the actions that would run.
 
 --dead-letter replays the blobs Event Grid dead-lettered into the storage account's container
 (DEAD_LETTER_CONTAINER, default `deadletter`), showing why each event died, and marks a blob
@@ -39,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.cli import duration_argument, positive_int, time_argument
-from scripts.local_host import event_files, indexed_functions, replay_payload, timer_functions
+from scripts.local_host import event_files, events_in, indexed_functions, replay_payload, timer_functions
 from shared.platform.clock import frozen_at
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +59,7 @@ def print_table(reports: list[Any]) -> None:
     rows = [("EVENT", "TYPE", "ROUTE", "ACTION", "STATUS", "DETAIL")]
     for r in reports:
         rows.append(tuple(shown(cell) for cell in (
-            (r.event_id or "-")[:13], (r.event_type or "-").rsplit(".", 1)[-1], r.route or "-",
+            r.event_id or "-", (r.event_type or "-").rsplit(".", 1)[-1], r.route or "-",
             f"{r.action}#{r.position}" if r.action else "-", r.status, r.detail.replace("\n", " ")[:90],
         )))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     parser.add_argument("--dry-run", action="store_true", help="plan only: no action runs, no ledger is written")
+    parser.add_argument("--explain", action="store_true", help="say why each route takes each event or not")
     parser.add_argument("--json", action="store_true", help="one JSON object per (event, route, action)")
     parser.add_argument("--azurite", action="store_true", help="start a throwaway in-memory Azurite for the ledger")
     parser.add_argument("--verbose", action="store_true", help="also print the app's log lines")
@@ -146,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
     functions = indexed_functions()
     if args.dead_letter:
         return replay_dead_letters(args, settings, functions)
+    if args.explain:
+        explain_files(args, routes_for(settings.routes_file, settings.environ), settings)
     with observe() as reports:
         with frozen_at(args.now) if args.now else nullcontext():
             for path in event_files(args.paths):
@@ -171,6 +178,45 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(reports)
 
 
+def explain_files(args: argparse.Namespace, table: Any, settings: Any) -> None:
+    """Each event's explanation, before it is replayed; silences are read unless it is a dry run."""
+    from shared.events.monitoring import derived_events
+    from shared.routing.explain import event_lines, explain
+
+    silence = None if args.dry_run else silence_lookup(settings)
+    for path in event_files(args.paths):
+        for item in events_in(path):
+            if isinstance(item, str):
+                continue  # reported as rejected in the table
+            for event in (item, *derived_events(item)):
+                explanations = explain(table, event, silence)
+                if args.json:
+                    print(json.dumps({"explain": event.id, "event_type": event.event_type, "source": str(path),
+                                      "routes": [x.to_dict() for x in explanations]}))  # fmt: skip
+                else:
+                    print("\n".join([f"{path}:", *(f"  {line}" for line in event_lines(event, explanations))]))
+    if not args.json:
+        print()
+
+
+def silence_lookup(settings: Any) -> Callable[[str, Any], str | None]:
+    """The description of the silence covering (route, event view) now; None when storage cannot say."""
+    from azure.core.exceptions import AzureError
+
+    from shared.noise.silences import SilenceStore
+
+    store = SilenceStore(settings)
+
+    def lookup(route: str, view: Any) -> str | None:
+        try:
+            silence = store.silencing(route, view)
+        except AzureError as error:
+            return f"unknown (silences unavailable: {str(error).splitlines()[0]})"
+        return silence.describe() if silence else None
+
+    return lookup
+
+
 def tick(moment: datetime, functions: dict[str, Callable[[Any], None]]) -> str | None:
     """Run every timer function of the app as of `moment`, as the host would; a problem, or None."""
     from shared.ledger.records import LedgerUnavailable
@@ -190,7 +236,7 @@ def exit_status(reports: list[Any]) -> int:
 
 
 def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict[str, Callable[[Any], None]]) -> int:
-    from azure.core.exceptions import AzureError
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
 
     from scripts.deadletter import DeadLetters, dead_letter_infos
     from shared import worker
@@ -201,7 +247,12 @@ def replay_dead_letters(args: argparse.Namespace, settings: Any, functions: dict
     everything: list[Any] = []
     try:
         dead_letters = DeadLetters(settings, args.container)
-        blobs = list(dead_letters.blobs(since))
+        try:
+            blobs = list(dead_letters.blobs(since))
+        except ResourceNotFoundError:
+            print(f"no dead letters: container {dead_letters.container_name} does not exist yet "
+                  "(nothing has been dead-lettered there)", file=sys.stderr)  # fmt: skip
+            return 0
         pending = [blob for blob in blobs if not blob.replayed]
         print(f"{dead_letters.container_name}: {len(pending)} dead-letter blob(s) to replay"
               f" ({len(blobs) - len(pending)} replayed before)", file=sys.stderr)  # fmt: skip

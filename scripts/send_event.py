@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from scripts.local_host import WorkerRefused, binding_for, event_files, function_for
 
@@ -26,8 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="http://localhost:7071", help="the Functions host (default %(default)s)")
     parser.add_argument("--code", help="the eventgrid_extension system key (only needed for a host in Azure)")
     args = parser.parse_args(argv)
+    try:
+        return send(args, httpx.Client(timeout=60))
+    except httpx.ConnectError:
+        print(f"send_event: no Functions host answers at {args.host}: start one with `func start` "
+              "(or try scripts/replay.py, which needs none)", file=sys.stderr)  # fmt: skip
+        return 1
+
+
+def send(args: argparse.Namespace, http: Any) -> int:
     failures = 0
-    with httpx.Client(timeout=60) as client:
+    with http as client:
         for path in event_files(args.paths):
             try:
                 decoded = json.loads(path.read_bytes())

@@ -39,7 +39,7 @@ if [[ "$requirements" == requirements-dev.txt ]]; then
     touch "$tools_stamp"
   fi
 fi
-if ! $deploy_only && [[ ! -x node_modules/.bin/azurite ]]; then
-  echo "Installing Azurite (npm) ..."
+if ! $deploy_only && [[ ! -x node_modules/.bin/azurite || ! -f node_modules/adaptivecards/package.json ]]; then
+  echo "Installing Azurite and the Adaptive Cards renderer (npm) ..."
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -1,13 +1,15 @@
 """Ad-hoc silences: quiet a route (or some of its events) for a while, without a redeploy.
 
     python scripts/silence.py add --route NAME [--when 'data.ExperimentName=exp-42'] --for 2h --reason "..."
+                                  [--routes FILE]
     python scripts/silence.py list [--all]
     python scripts/silence.py remove ID
 
 Silences live in the app's storage account (AzureWebJobsStorage; table SILENCE_TABLE) and every
 worker honours them within SILENCE_CACHE_SECONDS (15 s). A silenced action is recorded in the ledger
 as `skipped` with `silenced: <reason>`. `--route '*'` silences every route; several `--when` must all
-hold; the route name is checked against ROUTES_FILE (routes.yaml).
+hold; the route name is checked against the routes file (--routes, else ROUTES_FILE, else routes.yaml),
+and a `--when` path that none of the route's event types has is warned about (docs/fields.md).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--for", dest="duration", required=True, type=duration_argument, metavar="DURATION",
                      help="how long, e.g. 30m, 2h, 1d")  # fmt: skip
     add.add_argument("--reason", required=True, help="why: shown in the ledger for every silenced action")
+    add.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     listing = commands.add_parser("list", help="the active silences")
     listing.add_argument("--all", action="store_true", help="include expired ones")
     remove = commands.add_parser("remove", help="end a silence now")
@@ -48,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     store = SilenceStore(settings)
     try:
         if args.command == "add":
-            if problem := _unknown_route(args.route, settings.routes_file):
+            routes_file = Path(args.routes) if args.routes else settings.routes_file
+            if problem := _unknown_route(args.route, routes_file, args.when):
                 print(problem, file=sys.stderr)
                 return 2
             silence = store.add(args.route, args.when, args.duration.total_seconds(), args.reason, getpass.getuser())
@@ -73,18 +77,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _unknown_route(route: str, routes_file: Path) -> str | None:
+def _unknown_route(route: str, routes_file: Path, when: list[str]) -> str | None:
+    """Why the silence cannot be added (no such route), or None; warns about `--when` paths no event
+    of the route's types has (the silence would never match)."""
+    from shared.events.fields import path_problem
     from shared.routing.routes import RoutesError
     from shared.worker import load_routes
 
-    if route == "*":
-        return None
     try:
-        names = [known.name for known in load_routes(routes_file).routes]
+        routes = load_routes(routes_file).routes
     except RoutesError as error:
-        return f"cannot check the route name: {error}"
-    if route not in names:
+        return None if route == "*" else f"cannot check the route name: {error}"
+    names = [known.name for known in routes]
+    if route != "*" and route not in names:
         return f"no route {route!r} in {routes_file} (routes: {', '.join(names) or 'none'}; '*' for all)"
+    event_types = tuple(dict.fromkeys(t for known in routes if route in ("*", known.name) for t in known.event_types))
+    for text in when:
+        if problem := path_problem(text.partition("=")[0].strip(), event_types):
+            print(f"warning: --when {problem}", file=sys.stderr)
     return None
 
 

@@ -1,16 +1,37 @@
 """Check a routes file: prints every problem with its line and exits 1, or a summary and exits 0.
 
-    python scripts/validate_routes.py [--routes FILE]
+    python scripts/validate_routes.py [--routes FILE] [--settings FILE]
 
-`${SETTING}` references are resolved against the current environment, so run it with the same
-settings the app will have (e.g. after `azd env get-values`), or expect those to be reported.
+`${SETTING}` references are resolved as `func start` resolves them: against the environment, then the
+`Values` of local.settings.json (the environment wins). Run it with the settings the app will have
+(e.g. after `azd env get-values`), or expect the missing ones to be reported.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
+
+LOCAL_SETTINGS = Path(__file__).resolve().parent.parent / "local.settings.json"
+
+
+def settings_environ(file: Path | None, default: Path = LOCAL_SETTINGS) -> tuple[dict[str, str], str]:
+    """The settings the app would see locally, and where they came from: as `func start` does, the
+    environment, then local.settings.json's `Values` for names the environment does not set."""
+    path = file or default
+    if file is None and not path.is_file():
+        return dict(os.environ), "the environment only (no local.settings.json)"
+    try:
+        values = json.loads(path.read_text(encoding="utf-8")).get("Values") or {}
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"{path}: cannot read its Values: {getattr(error, 'strerror', None) or error}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: `Values` must be an object of NAME: value")
+    local = {str(name): str(value) for name, value in values.items()}
+    return {**local, **os.environ}, f"the environment, then {path.name} Values ({len(local)}; the environment wins)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,14 +42,22 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
+    parser.add_argument("--settings", metavar="FILE", help="local settings (default: local.settings.json, if any)")
     args = parser.parse_args(argv)
-    path = Path(args.routes) if args.routes else Settings.from_environ().routes_file
     try:
-        table = load_routes(path)
+        environ, source = settings_environ(Path(args.settings) if args.settings else None)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 1
+    path = Path(args.routes) if args.routes else Settings.from_environ(environ).routes_file
+    try:
+        table = load_routes(path, environ)
     except RoutesError as error:
         print(f"{len(error.problems)} problem(s) in {path}:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
+        if any("is not set" in problem for problem in error.problems):
+            print(f"  (settings read: {source})", file=sys.stderr)
         return 1
     # Checks too slow for a worker's cold start (e.g. a pipeline YAML through azure.ai.ml's load_job).
     problems, notes = Problems(str(path)), Problems(str(path))
@@ -43,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     print(f"OK {table.summary()}")
+    print(f"  settings: {source}")
     for route in table.routes:
         events = ", ".join(t.rsplit(".", 1)[-1] for t in route.event_types)
         if route.expect is not None:  # its actions run when what it expects does not happen

@@ -7,6 +7,7 @@ runs against one event.
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -36,6 +37,33 @@ class ActionContext:
 class ActionOutcome:
     detail: str  # what happened, for people: "POST hooks.example.com/alerts -> 200"
     record: dict[str, Any] = field(default_factory=dict)  # extra facts kept in the ledger
+
+
+@dataclass(frozen=True)
+class PreviewPart:
+    name: str  # the file it is written to: "subject.txt", "body.html", "message.json"
+    content: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What an action would do for one event, rendered without doing it (scripts/preview.py)."""
+
+    view: str  # how the preview page shows it: email, adaptive-card, slack, http or text
+    summary: str  # one line
+    parts: tuple[PreviewPart, ...] = ()
+    shown: str = ""  # the text a reader sees, where the parts are markup (a card's Markdown, Slack's mrkdwn)
+
+    def part(self, name: str) -> str | None:
+        return next((part.content for part in self.parts if part.name == name), None)
+
+    def text(self) -> str:
+        """Everything it would say: what route tests' `renders:` fragments are looked for in."""
+        return "\n".join([self.summary, self.shown, *(part.content for part in self.parts)])
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 class ActionFailed(Exception):
@@ -98,6 +126,11 @@ class Action(ABC):
         its own (a log line): the ledger records it in the claim's one write, then `run` runs. None (most
         kinds): claim, run, then record what happened (two writes)."""
         return None
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        """What `run` would send, rendered without sending (no network, no storage, no SDK call).
+        Kinds that send a message override it; the default names the action and its target."""
+        return Preview("text", f"would run {self.kind} -> {self.target or '-'}")
 
     @abstractmethod
     def run(self, ctx: ActionContext) -> ActionOutcome: ...

@@ -57,6 +57,7 @@ class Settings:
     acs_access_key: str
     email_sender: str
     email_outbox: Path  # .eml files when ACS is not configured
+    worker_threads: int  # PYTHON_THREADPOOL_THREAD_COUNT: how many deliveries the Python worker runs at once
     environ: Mapping[str, str]  # without the unresolved Key Vault references
     unresolved_references: tuple[str, ...] = ()  # settings left out of environ, by name
 
@@ -102,9 +103,18 @@ class Settings:
             acs_access_key=(env.get("ACS_ACCESS_KEY") or "").strip(),
             email_sender=(env.get("EMAIL_SENDER") or "").strip(),
             email_outbox=outbox if outbox.is_absolute() else APP_ROOT / outbox,
+            worker_threads=_worker_threads(env.get("PYTHON_THREADPOOL_THREAD_COUNT")),
             environ=env,
             unresolved_references=unresolved,
         )
+
+
+def _worker_threads(written: str | None) -> int:
+    """The Python worker's pool size for sync functions: the setting, else its default min(32, cores + 4)."""
+    try:
+        return max(1, int(written or ""))
+    except ValueError:
+        return min(32, (os.cpu_count() or 1) + 4)
 
 
 @lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from shared.events.blobs import blob_batch
 from shared.events.catalog import EVENT_TYPE_PREFIX
 from shared.events.enrichment import lenient
 from shared.events.expectation import example_expectations
@@ -124,9 +125,11 @@ def template_context(event: AmlEvent, route: str | None = None, **extra: Any) ->
     """What every template sees: `event` (the normalised event, `event.data.<Field>`, typed
     `event.fields.<name>`, `event.workspace`, `event.studioUrl`, `event.title`), `facts`, `route`,
     and the details a route with `enrich: true` fetched: `run`, `model` (empty when not fetched; a
-    missing field renders empty) and `enrichment.problem` (why they are missing, or "")."""
+    missing field renders empty) and `enrichment.problem` (why they are missing, or ""); for blob events
+    and their digests `blobs` (shared/events/blobs.py `BlobBatch`: the folder holding them, their list)."""
     as_dict = event.to_dict()
     enrichment = event.enrichment
+    batch = blob_batch(event)
     return {
         "event": CaseInsensitive({**as_dict, "data": event.data, "studio_url": event.studio_url}),
         "facts": event.facts(),
@@ -134,6 +137,7 @@ def template_context(event: AmlEvent, route: str | None = None, **extra: Any) ->
         "run": lenient((enrichment and enrichment.run) or {}),
         "model": lenient((enrichment and enrichment.model) or {}),
         "enrichment": {"problem": (enrichment and enrichment.problem) or ""},
+        **({"blobs": batch} if batch is not None else {}),
         **extra,
     }
 

@@ -10,7 +10,16 @@ from typing import Any, ClassVar
 
 from handlers.azureml.client import azure_call, job_name_for, job_studio_url, ml_client, status_text
 from handlers.azureml.guardrails import Guardrails
-from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, ActionSkipped
+from shared.actions import (
+    Action,
+    ActionContext,
+    ActionFailed,
+    ActionOutcome,
+    ActionSkipped,
+    Preview,
+    PreviewPart,
+    pretty_json,
+)
 from shared.events.workspace import Workspace
 from shared.noise.counters import Reservation, store_for
 from shared.platform.errors import first_line
@@ -89,8 +98,30 @@ class AzureMLAction(Action):
         """(name, status) of a job this action started earlier that is still active, or None."""
         return None
 
+    def job_preview(self, ctx: ActionContext) -> dict[str, Any]:
+        """What `start` would ask the workspace for (inputs, tags), without the SDK."""
+        return {}
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        workspace = self.workspace or ctx.event.workspace
+        job_name = job_name_for(ctx.key, ctx.route)
+        guardrails = self.guardrails
+        spec = {
+            "kind": self.kind, "target": self.target, "workspace": workspace.resource_id, "job_name": job_name,
+            **self.job_preview(ctx),
+            "guardrails": {"cooldown_seconds": guardrails.cooldown, "max_per_day": guardrails.max_per_day,
+                           "skip_if_running": guardrails.skip_if_running},
+        }  # fmt: skip
+        return Preview("text", f"{self.kind} {self.target}: job {job_name} in {workspace.name}",
+                       (PreviewPart("job.json", pretty_json(spec)),))  # fmt: skip
+
     def run(self, ctx: ActionContext) -> ActionOutcome:
         workspace = self.workspace or ctx.event.workspace
+        if workspace is None:
+            raise ActionFailed(
+                f"{self.kind}: a {ctx.event.short_type} event names no Azure ML workspace: set the action's "
+                "`workspace:`, or map its storage container to a datastore in the DATASTORES setting"
+            )
         job_name = job_name_for(ctx.key, ctx.route)
         client = ml_client(workspace, ctx.settings)
         if self.guardrails.skip_if_running:

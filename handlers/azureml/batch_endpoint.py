@@ -67,6 +67,12 @@ class BatchEndpointAction(AzureMLAction):
     def default_key(self) -> str:
         return self.endpoint
 
+    def job_preview(self, ctx: ActionContext) -> dict[str, Any]:
+        inputs = {name: {"type": value.type, "path": value.path} if isinstance(value, DataInput) else value
+                  for name, value in self.inputs.render(ctx).items()}  # fmt: skip
+        return {"endpoint": self.endpoint, "deployment": self.deployment, "experiment": self.experiment,
+                "inputs": inputs}  # fmt: skip
+
     def start(self, ctx: ActionContext, client: Any, workspace: Workspace, job_name: str) -> ActionOutcome:
         from azure.ai.ml import Input
         from azure.ai.ml.constants._endpoint import EndpointInvokeFields

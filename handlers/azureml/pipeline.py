@@ -102,15 +102,25 @@ class PipelineAction(AzureMLAction):
     def running_job(self, ctx: ActionContext, client: Any, job_name: str) -> tuple[str, str] | None:
         return first_active(client.jobs.list(tag=ROUTE_TAG), job_name, route=ctx.route)
 
+    def job_preview(self, ctx: ActionContext) -> dict[str, Any]:
+        return {
+            "job": self.job, "experiment": self.experiment or self.yaml_experiment or None,
+            "inputs": {name: _override(value) for name, value in self.inputs.render(ctx).items()},
+            "tags": job_tags(ctx, self._tags(ctx)),
+        }  # fmt: skip
+
+    def _tags(self, ctx: ActionContext) -> dict[str, str]:
+        context = template_context(ctx.event, ctx.route)
+        try:
+            return {name: render(template, context) for name, template in self.tags.items()}
+        except TemplateProblem as problem:
+            raise ActionFailed(f"tags: {problem}") from None
+
     def start(self, ctx: ActionContext, client: Any, workspace: Workspace, job_name: str) -> ActionOutcome:
         from azure.ai.ml import load_job
 
         overrides = [{f"inputs.{name}": _override(value)} for name, value in self.inputs.render(ctx).items()]
-        context = template_context(ctx.event, ctx.route)
-        try:
-            extra_tags = {name: render(template, context) for name, template in self.tags.items()}
-        except TemplateProblem as problem:
-            raise ActionFailed(f"tags: {problem}") from None
+        extra_tags = self._tags(ctx)
         with azure_call(f"loading {self.job}", workspace):
             job = load_job(self.path, params_override=overrides)
         job.name = job_name

@@ -48,6 +48,9 @@ class ScheduleAction(AzureMLAction):
     def running_job(self, ctx: ActionContext, client: Any, job_name: str) -> tuple[str, str] | None:
         return first_active(client.jobs.list(scheduled_job_name=self.name), job_name)
 
+    def job_preview(self, ctx: ActionContext) -> dict[str, Any]:
+        return {"schedule": self.name, "note": "the schedule's own job runs, with the schedule's name and inputs"}
+
     def start(self, ctx: ActionContext, client: Any, workspace: Workspace, job_name: str) -> ActionOutcome:
         try:
             with azure_call(f"triggering schedule {self.name}", workspace):

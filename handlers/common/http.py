@@ -39,6 +39,8 @@ from shared.problems import Problems
 _clients: dict[bool, httpx.Client] = {}
 _client_lock = threading.Lock()
 
+# Header names whose values are credentials: previews never show them.
+_CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie", "password", "signature")
 # Status codes worth another attempt, for every service the actions call (webhooks, ACS, Azure ML):
 # the receiver is busy, rate-limiting, too early (425) or briefly broken.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -215,6 +217,26 @@ def _snippet(body: bytes) -> str:
 def header_value(text: str) -> str:
     """Text fit for an HTTP header (ASCII): event ids may hold any Unicode, so percent-encode it."""
     return quote(text.encode("utf-8", "backslashreplace"), safe="/:@!$&'()*+,;=-._~")
+
+
+def shown_header(name: str, value: str) -> str:
+    """A header value fit for a preview: a credential is never shown."""
+    lowered = name.lower()
+    if lowered.startswith("webhook-") or lowered == "idempotency-key":  # signatures and ids: not secrets
+        return value
+    return "<hidden>" if any(word in lowered for word in _CREDENTIAL_WORDS) else value
+
+
+def request_preview(url: str, headers: Mapping[str, str], body: bytes) -> str:
+    """An HTTP request as a preview shows it: the URL without its query (Teams, Slack and SAS URLs carry
+    secrets there), headers with credentials hidden, the JSON body pretty-printed."""
+    text = body.decode("utf-8", "replace")
+    try:
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        pass
+    lines = [f"POST {url.split('?', 1)[0]}", *(f"{name}: {shown_header(name, v)}" for name, v in headers.items())]
+    return "\n".join(lines) + "\n\n" + text + "\n"
 
 
 def json_bytes(body: Any) -> bytes:

@@ -1,6 +1,6 @@
 """What a message about an event says, whatever the channel: title, status and its tone, the facts
-a reader needs, the event's tags and time, and the link into Azure ML studio. Teams, Slack and
-the email templates all present the same `Notice`."""
+a reader needs, the event's tags and time, and the link into Azure ML studio (or the Azure portal, for
+resources studio does not show). Teams, Slack and the email templates all present the same `Notice`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import UTC
 from typing import Any
 
 from shared.events.model import AmlEvent, status_words
+from shared.events.workspace import STUDIO
 
 # Statuses of events that are not runs.
 _STATUS_BY_TYPE = {
@@ -16,10 +17,11 @@ _STATUS_BY_TYPE = {
     "ModelDeployed": "Deployed",
     "DatasetDriftDetected": "Drift detected",
 }
-_BAD = frozenset({"Failed", "Canceled", "NotResponding", "Missed"})
-_GOOD = frozenset({"Completed", "Registered", "Deployed"})
+_BAD = frozenset({"Failed", "Canceled", "NotResponding", "Missed", "NonCompliant", "Conflict", "Error"})
+_GOOD = frozenset({"Completed", "Registered", "Deployed", "Succeeded", "Compliant"})
 # Facts every member of a digest shares with the digest itself: left out of each member's line.
-_SAME_IN_A_DIGEST = frozenset({"Workspace", "Experiment", "Run", "Model", "Status"})
+_SAME_IN_A_DIGEST = frozenset({"Workspace", "Experiment", "Run", "Model", "Status", "Storage account", "Container"})
+STUDIO_LINK, PORTAL_LINK = "Open in Azure ML studio", "Open in the Azure portal"
 # Where each event type keeps the tags its authors wrote.
 _TAG_FIELDS = ("run_tags", "model_tags", "service_tags")
 
@@ -32,8 +34,13 @@ class Notice:
     facts: tuple[tuple[str, str], ...]  # (label, value), most important first; includes the time
     tags: dict[str, str]
     when: str  # the event time, "2025-03-04 11:40:00 UTC", or ""
-    url: str  # the item in Azure ML studio
+    url: str  # the item in Azure ML studio, or the resource in the Azure portal
     members: tuple[Notice, ...] = ()  # a digest's events, each with its own facts
+    scope: str = ""  # where it happened, in a word: the workspace, else the storage account, resource group…
+
+    @property
+    def link_label(self) -> str:
+        return STUDIO_LINK if self.url.startswith(STUDIO) else PORTAL_LINK
 
     @property
     def status_words(self) -> str:
@@ -63,7 +70,7 @@ class Notice:
             facts.append(("Time", when))
         members = tuple(cls.of(member) for member in getattr(event, "members", ()))
         tags = {} if members else _tags(event)  # a digest's own fields are its first member's
-        return cls(event.title, status, tone, tuple(facts), tags, when, event.studio_url, members)
+        return cls(event.title, status, tone, tuple(facts), tags, when, event.studio_url, members, event.scope)
 
     def own_facts(self) -> list[tuple[str, str]]:
         """The facts of a digest's member that its title and the digest do not already say."""

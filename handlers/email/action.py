@@ -16,8 +16,8 @@ import jinja2
 
 from handlers.email import acs, outbox
 from handlers.email.message import Mailbox, OutgoingEmail, Recipients, id_for
-from handlers.email.templates import DEFAULT_TEMPLATE, DIGEST_TEMPLATE, EmailTemplate
-from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome
+from handlers.email.templates import DEFAULT_TEMPLATE, DIGEST_TEMPLATE, EmailContent, EmailTemplate
+from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, Preview, PreviewPart
 from shared.events.digest import DigestEvent
 from shared.problems import Problems
 from shared.templates import TemplateProblem, check_template, compile_template
@@ -92,15 +92,30 @@ class EmailAction(Action):
     def target(self) -> str:
         return ", ".join(mailbox.address for mailbox in self.recipients.to)
 
-    def run(self, ctx: ActionContext) -> ActionOutcome:
+    def content(self, ctx: ActionContext) -> EmailContent:
+        """Subject, text and HTML for this event; ActionFailed when the template cannot render it."""
         if isinstance(ctx.event, DigestEvent) and not self.options.get("template"):
             template = EmailTemplate(DIGEST_TEMPLATE)
         else:
             template = self.templates.get(ctx.event.event_type) or EmailTemplate(DEFAULT_TEMPLATE[ctx.event.event_type])
         try:
-            content = template.render(ctx.event, ctx.route, self.subject)
+            return template.render(ctx.event, ctx.route, self.subject)
         except TemplateProblem as problem:  # checked at load; an unusual event can still miss a field
             raise ActionFailed(f"template {template.name}: {problem}") from None
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        content = self.content(ctx)
+        boxes = (("To", self.recipients.to), ("Cc", self.recipients.cc), ("Bcc", self.recipients.bcc),
+                 ("Reply-To", self.recipients.reply_to))  # fmt: skip
+        head = [f"{name}: {', '.join(box.address for box in found)}" for name, found in boxes if found]
+        return Preview("email", f"email to {self.target}: {content.subject}", (
+            PreviewPart("headers.txt", "\n".join([*head, f"Subject: {content.subject}"]) + "\n"),
+            PreviewPart("body.txt", content.text),
+            PreviewPart("body.html", content.html),
+        ))  # fmt: skip
+
+    def run(self, ctx: ActionContext) -> ActionOutcome:
+        content = self.content(ctx)
         settings = acs.AcsSettings.of(ctx.settings)
         sender = ctx.settings.email_sender
         if settings is None:

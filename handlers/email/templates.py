@@ -1,8 +1,9 @@
 """The subject, plain-text and HTML bodies of an email, from a Jinja2 template file.
 
 One file makes one email: it is rendered three times with `part` = "subject", "text" and "html";
-the HTML rendering autoescapes. Shipped templates live in templates/email/ (one per event type,
-all extending layout.jinja); a user's file may extend any of them. Templates are loaded and
+the HTML rendering autoescapes. Shipped templates live in templates/email/ (one per Azure ML event
+type, one per family of blob, policy and resource events, all extending layout.jinja); a user's file may
+extend any of them. Templates are loaded and
 rendered against an example of each of the route's event types when routes are loaded, so an
 unknown variable or a syntax error is reported then, with the file and line.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import jinja2
 
 from handlers.common.notice import Notice
+from shared.events.catalog import FUNCTION_EVENT_TYPES
 from shared.events.model import AmlEvent
 from shared.platform.tables import storable
 from shared.settings import APP_ROOT
@@ -29,6 +31,9 @@ DEFAULT_TEMPLATE = {
     "Microsoft.MachineLearningServices.ModelRegistered": "model_registered",
     "Microsoft.MachineLearningServices.ModelDeployed": "model_deployed",
     "Microsoft.MachineLearningServices.DatasetDriftDetected": "drift_detected",
+    **dict.fromkeys(FUNCTION_EVENT_TYPES["data_events"], "blob_event"),
+    **dict.fromkeys(FUNCTION_EVENT_TYPES["policy_events"], "policy_state"),
+    **dict.fromkeys(FUNCTION_EVENT_TYPES["resource_events"], "resource_event"),
     "ExpectationMissed": "expectation",  # route `expect:`
     "ExpectationResolvedLate": "expectation",
 }

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 from handlers.common import http
 from handlers.webhook import signing
-from shared.actions import ActionContext, ActionOutcome
+from shared.actions import ActionContext, ActionOutcome, Preview, PreviewPart
 from shared.problems import Problems
 
 if TYPE_CHECKING:
@@ -79,14 +80,30 @@ class WebhookAction(http.PostAction):
         return JsonBodyTemplate.compile(source, self.event_types, problems, line, self.kind)
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
+        body, headers = self.request(ctx)
+        response = self.post(ctx, body, headers)
+        signed = ", signed" if self.signing_key is not None else ""
+        return ActionOutcome(detail=f"POST {self.target} -> {response.status_code}{signed}")
+
+    def request(self, ctx: ActionContext) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one attempt (signed now, when a secret is set)."""
         body = self.body(ctx)
         key = http.header_value(ctx.key)  # event ids may hold any Unicode; headers are ASCII
         headers = {**self.extra_headers, "Content-Type": "application/json", "Idempotency-Key": key}
         if self.signing_key is not None:
             headers |= signing.signature_headers(self.signing_key, key, body)
-        response = self.post(ctx, body, headers)
-        signed = ", signed" if self.signing_key is not None else ""
-        return ActionOutcome(detail=f"POST {self.target} -> {response.status_code}{signed}")
+        return body, headers
+
+    def preview(self, ctx: ActionContext) -> Preview:
+        body, headers = self.request(ctx)
+        query = " (query string not shown)" if urlsplit(self.url).query else ""
+        # Each attempt signs its own time: the signature shown is what this body gets when sent now.
+        signed = "signed (Standard Webhooks)" if self.signing_key is not None else "unsigned (no `secret:`)"
+        return Preview(
+            "http", f"POST {self.target}{query}, {signed}",
+            (PreviewPart("request.http", http.request_preview(self.url, headers, body)),
+             PreviewPart("body.json", body.decode("utf-8", "replace"))),
+        )  # fmt: skip
 
     def body(self, ctx: ActionContext) -> bytes:
         if self.body_template is None:

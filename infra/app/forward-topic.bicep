@@ -8,7 +8,7 @@ param appIdentityPrincipalId string
 
 var eventGridDataSender = 'd5a91429-5739-47e2-a06b-3470a27159e7'
 
-// justify: custom topics are not in azure-facts §6.1; 2025-02-15 is the version listed there for system topics.
+// justify: custom topics are not among the checked versions; 2025-02-15 is the checked version for system topics.
 resource topic 'Microsoft.EventGrid/topics@2025-02-15' = {
   //checkov:skip=CKV_AZURE_193: the app (Flex Consumption, no virtual network) publishes over the public endpoint; local auth is off, so only Entra principals with EventGrid Data Sender can publish
   //checkov:skip=CKV_AZURE_191: a topic identity is for delivering to subscribers' endpoints with managed identity; subscribers add it when they need it (it would hold no role here)

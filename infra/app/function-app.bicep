@@ -51,6 +51,10 @@ var appSettings = {
   ROUTES_FILE: routesFile
   INVOCATION_BUDGET_SECONDS: string(invocationBudgetSeconds)
   DEAD_LETTER_CONTAINER: deadLetterContainerName
+  // Sync functions run on this many worker threads (the worker's default, min(32, cores + 4), is 6 on
+  // 2 cores). With webhooks answering in 200 ms, 6 reach ~0.35x the CPU-bound throughput, 32 ~1x; 64
+  // was no faster. ~0.1 MiB a thread (docs/performance.md, bench/storm.py).
+  PYTHON_THREADPOOL_THREAD_COUNT: '32'
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {

@@ -63,10 +63,10 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2025-01-0
 }
 
 // The app's idempotency ledger (one row per event id and action), the record of rejected
-// (poison) events, the pipeline guardrails' counters, digest groups and silences. The app also creates
-// a missing one on use.
+// (poison) events, the pipeline guardrails' counters, digest groups, silences and open expectations
+// (route `expect:`). The app also creates a missing one on use.
 resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2025-01-01' = [
-  for tableName in [ledgerTableName, 'rejectedevents', 'actionguardrails', 'digestgroups', 'silences']: {
+  for tableName in [ledgerTableName, 'rejectedevents', 'actionguardrails', 'digestgroups', 'silences', 'expectations']: {
     parent: tableService
     name: tableName
   }

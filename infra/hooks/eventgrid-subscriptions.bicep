@@ -1,11 +1,17 @@
-// One Event Grid subscription per Event Grid-triggered function, on the workspace's system
-// topic. Deployed by the postdeploy hook (deploy/hooks.py) into the topic's resource group
-// *after* the code is published (Event Grid rejects an AzureFunction destination whose function is
-// not deployed yet). Incremental and idempotent: re-running updates the same subscriptions in place.
+// One Event Grid subscription per Event Grid-triggered function whose event types the topic emits:
+// the workspace's system topic (Azure ML events), or a storage account's, a subscription's policy or
+// a resource group's / subscription's Resource Manager topic (eventTypePrefix; docs/event-sources.md).
+// Deployed by the postdeploy hook (deploy/hooks.py) into the topic's resource group *after* the code
+// is published (Event Grid rejects an AzureFunction destination whose function is
+// not deployed yet). Incremental and
+// idempotent: re-running updates the same subscriptions in place.
 targetScope = 'resourceGroup'
 
 @description('Name of the workspace\'s system topic (set by the preprovision hook).')
 param systemTopicName string
+
+@description('The topic\'s event types start with this: only the functions that take them are subscribed.')
+param eventTypePrefix string = 'Microsoft.MachineLearningServices.'
 
 @description('Resource id of the function app (main.bicep output AZURE_FUNCTION_APP_ID).')
 param functionAppId string
@@ -40,7 +46,7 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = {
   name: systemTopicName
 }
 
-resource functionSubscriptions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = [for fn in items(functionEventTypes): if (!startsWith(fn.key, '_') && (filters[?fn.key].?subscribe ?? true)) {
+resource functionSubscriptions 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = [for fn in items(functionEventTypes): if (!startsWith(fn.key, '_') && startsWith(string(first(array(fn.value))), eventTypePrefix) && (filters[?fn.key].?subscribe ?? true)) {
   parent: topic
   name: take('${functionAppName}-${replace(fn.key, '_', '-')}', 64)
   properties: {
@@ -63,7 +69,7 @@ resource functionSubscriptions 'Microsoft.EventGrid/systemTopics/eventSubscripti
       eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
     }
     deadLetterWithResourceIdentity: {
-      identity: { type: 'SystemAssigned' } // the topic's identity; granted on the container by main.bicep (deadletter-rbac)
+      identity: { type: 'SystemAssigned' } // the topic's identity; granted on the container (infra/app/deadletter-rbac.bicep)
       deadLetterDestination: {
         endpointType: 'StorageBlob'
         properties: {

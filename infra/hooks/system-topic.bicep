@@ -1,17 +1,28 @@
-// The Event Grid system topic of the Azure ML workspace. Deployed by the preprovision hook
-// (deploy/hooks.py) into the topic's resource group, never by main.bicep: `azd down` deletes
-// every resource group main.bicep deploys into. A workspace can have only one system topic
-// (a second one for the same source fails): the hook finds an existing one and passes its name, location, tags (ours
-// merged into the owner's) and identities, so this PUT adopts it without replacing anything but
-// turning on the system-assigned identity that dead-lettering uses.
+// An Event Grid system topic: the Azure ML workspace's (preprovision hook), or one of the optional
+// sources' (postdeploy hook: storage accounts, a subscription's policy states, a resource group's or
+// subscription's resource events). Deployed by deploy/hooks.py into the topic's resource group, never
+// by main.bicep: `azd down` deletes every resource group main.bicep deploys into. A source can have
+// only one system topic (a second one for the same source fails): the hook finds an existing one and passes its name,
+// location, tags (ours merged into the owner's) and identities, so this PUT adopts it without
+// replacing anything but turning on the system-assigned identity that dead-lettering uses.
 @description('Topic name: the existing topic\'s, or evgt-<workspace> for a new one.')
 param name string
 
 @description('The existing topic\'s region, or the workspace\'s (a regional source).')
 param location string
 
-@description('Resource id of the workspace (the topic\'s source; it cannot change on an existing topic).')
-param workspaceId string
+@description('Resource id of the topic\'s source: the workspace, a storage account, a subscription or a resource group (it cannot change on an existing topic).')
+param sourceId string
+
+@description('The source\'s kind of topic.')
+@allowed([
+  'Microsoft.MachineLearningServices.Workspaces'
+  'Microsoft.Storage.StorageAccounts'
+  'Microsoft.PolicyInsights.PolicyStates'
+  'Microsoft.Resources.ResourceGroups'
+  'Microsoft.Resources.Subscriptions'
+])
+param topicType string = 'Microsoft.MachineLearningServices.Workspaces'
 
 @description('The existing topic\'s tags with this environment\'s tag added (merged by the hook, never replaced).')
 param tags object
@@ -28,8 +39,8 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
   tags: tags
   identity: identity
   properties: {
-    source: workspaceId
-    topicType: 'Microsoft.MachineLearningServices.Workspaces'
+    source: sourceId
+    topicType: topicType
   }
 }
 

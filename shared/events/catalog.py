@@ -1,11 +1,11 @@
-"""Which function takes which Azure ML event types, read from shared/functions.json."""
+"""Which function takes which event types (Azure ML, storage, policy, resource), read from shared/functions.json."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-EVENT_TYPE_PREFIX = "Microsoft.MachineLearningServices."
+EVENT_TYPE_PREFIX = "Microsoft.MachineLearningServices."  # the Azure ML events'
 
 # shared/functions.json: infra/ reads it too (loadJsonContent), so it stays at that path.
 _CATALOG_FILE = Path(__file__).resolve().parent.parent / "functions.json"
@@ -28,14 +28,15 @@ FUNCTION_FOR_EVENT_TYPE: dict[str, str] = {
 KNOWN_EVENT_TYPES: tuple[str, ...] = tuple(FUNCTION_FOR_EVENT_TYPE)
 
 
+def short_event_type(event_type: str) -> str:
+    """`Microsoft.Storage.BlobCreated` -> `BlobCreated`: the name routes use (unique across the sources)."""
+    return event_type.rsplit(".", 1)[-1]
+
+
+_BY_NAME = {name.lower(): event_type for event_type in KNOWN_EVENT_TYPES
+            for name in (event_type, short_event_type(event_type))}  # fmt: skip
+
+
 def full_event_type(name: str) -> str | None:
     """`RunStatusChanged` or the full type name, in any case -> the canonical full name (or None)."""
-    wanted = name.strip().lower()
-    for event_type in KNOWN_EVENT_TYPES:
-        if wanted in (event_type.lower(), event_type[len(EVENT_TYPE_PREFIX) :].lower()):
-            return event_type
-    return None
-
-
-def short_event_type(event_type: str) -> str:
-    return event_type.removeprefix(EVENT_TYPE_PREFIX)
+    return _BY_NAME.get(name.strip().lower())

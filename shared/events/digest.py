@@ -56,7 +56,7 @@ class DigestEvent(AmlEvent):
 
     def facts(self) -> list[tuple[str, str]]:
         times = [member.event_time for member in self.members if member.event_time]
-        facts = [("Workspace", self.workspace.name), ("Events", str(len(self.members)))]
+        facts = [*super().facts()[:1], ("Events", str(len(self.members)))]
         facts += [(_label(path), value) for path, value in self.group]
         if times:
             facts.append(("First", min(times).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")))

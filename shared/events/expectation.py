@@ -95,8 +95,8 @@ class ExpectationMissed(AmlEvent):
         if self.late is not None:
             delay = _delay_text(self.deadline, self.late.event_time)
             return f"Resolved late: {self.late.title}{delay} ({self.route})"
-        subject = f"{self.opening.title}: " if self.opening else ""
-        return f"{subject}no {self.expected} since {utc_text(self.since)} ({self.route})"
+        missing = f"no {self.expected} since {utc_text(self.since)} ({self.route})"
+        return f"{self.opening.title}: {missing}" if self.opening else missing[0].upper() + missing[1:]
 
     @property
     def studio_url(self) -> str:

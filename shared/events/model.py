@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from shared.events.catalog import FUNCTION_FOR_EVENT_TYPE, short_event_type
-from shared.events.workspace import Workspace
+from shared.events.workspace import Workspace, portal_url
 from shared.platform.tables import derived_key, table_key
 
 # Event Grid ids are GUIDs; an id this long is not an event's (it still gets a storable key, in the rejection).
@@ -73,7 +73,9 @@ class AmlEvent:
     data: Mapping[str, Any]
     data_version: str
     schema: str  # "EventGrid" or "CloudEvents"
-    workspace: Workspace
+    # The Azure ML workspace: the topic of an Azure ML event; for an event from another source the
+    # workspace it concerns, when one can be told (shared/events/arm.py), else None.
+    workspace: Workspace | None
     fields: Mapping[str, Any] = field(default_factory=dict)  # the typed, normalised data fields
     # Details fetched from the workspace for a route with `enrich: true` (shared/events/enrichment.py).
     enrichment: Any = field(default=None, compare=False, repr=False)
@@ -110,7 +112,12 @@ class AmlEvent:
 
     @property
     def studio_url(self) -> str:
-        return self.workspace.studio_url("")
+        return self.workspace.studio_url("") if self.workspace is not None else portal_url(self.topic)
+
+    @property
+    def scope(self) -> str:
+        """Where the event happened, in a word: the workspace's name (a message's subject starts with it)."""
+        return self.workspace.name if self.workspace is not None else self.topic.rsplit("/", 1)[-1]
 
     @property
     def title(self) -> str:
@@ -118,7 +125,7 @@ class AmlEvent:
 
     def facts(self) -> list[tuple[str, str]]:
         """The facts a reader needs, as (label, value) pairs, most important first."""
-        return [("Workspace", self.workspace.name)]
+        return [("Workspace", self.workspace.name)] if self.workspace is not None else []
 
     def get(self, key: str, default: Any = None) -> Any:
         """A `data` field by name, case-insensitively."""
@@ -134,7 +141,7 @@ class AmlEvent:
             "eventTime": self.event_time.isoformat() if self.event_time else None,
             "dataVersion": self.data_version,
             "schema": self.schema,
-            "workspace": self.workspace.to_dict(),
+            "workspace": self.workspace.to_dict() if self.workspace is not None else None,
             "studioUrl": self.studio_url,
             "title": self.title,
             "fields": {name: value for name, value in self.fields.items()},
@@ -311,6 +318,7 @@ class ModelMonitorDrift(DatasetDriftDetected):
         ("signal_name", "SignalName", "str", False),
         ("monitor", "Monitor", "str", False),
         ("violations", "Violations", "rows", False),
+        ("source", "Source", "str", False),  # always MODEL_MONITOR_SOURCE: how the parser tells it apart
     )
 
     @property

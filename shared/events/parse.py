@@ -23,6 +23,7 @@ from shared.events.model import (
     ModelMonitorDrift,
     get_ci,
 )
+from shared.events.sources import SOURCE_EVENT_CLASSES
 from shared.events.workspace import Workspace
 
 _RUN_STATUS_BY_LOWER = {status.lower(): status for status in RUN_STATUSES} | {"cancelled": "Canceled"}
@@ -165,12 +166,9 @@ def _build(envelope: Mapping[str, Any], event_id: str) -> AmlEvent:
     written_type = _text(envelope, "eventType")
     event_type = full_event_type(written_type)
     if event_type is None:
-        raise EventRejected(type_key, f"{written_type!r} is not an Azure ML event type this app takes")
+        raise EventRejected(type_key, f"{written_type!r} is not an event type this app takes")
     topic = _text(envelope, "topic")
-    try:
-        workspace = Workspace.from_resource_id(topic)
-    except ValueError as error:
-        raise EventRejected(topic_key, f"{topic!r:.200} {error}") from None
+    subject = _text(envelope, "subject", required=False)
     data = envelope.get("data")
     if isinstance(data, (str, bytes)):  # some senders double-encode data
         try:
@@ -179,6 +177,19 @@ def _build(envelope: Mapping[str, Any], event_id: str) -> AmlEvent:
             raise EventRejected("data", "is a string that is not JSON") from None
     if not isinstance(data, Mapping):
         raise EventRejected("data", f"must be an object, got {type(data).__name__}")
+    source_class = SOURCE_EVENT_CLASSES.get(event_type)
+    if source_class is not None:
+        try:
+            workspace, fields, normalised = source_class.read(topic, subject, data)
+        except EventRejected as rejected:
+            if rejected.field != "topic":
+                raise
+            raise EventRejected(topic_key, rejected.problem) from None
+        return _event(source_class, envelope, event_id, event_type, topic, subject, workspace, fields, normalised)
+    try:
+        workspace = Workspace.from_resource_id(topic)
+    except ValueError as error:
+        raise EventRejected(topic_key, f"{topic!r:.200} {error}") from None
     cls = EVENT_CLASSES[event_type]
     if cls is DatasetDriftDetected and get_ci(data, "Source") == MODEL_MONITOR_SOURCE:
         cls = ModelMonitorDrift  # a derived signal read back (digest members, replayed output)
@@ -191,16 +202,30 @@ def _build(envelope: Mapping[str, Any], event_id: str) -> AmlEvent:
         for key in data:
             if key.lower() == "runstatus":
                 normalised[key] = fields["run_status"]
+    return _event(cls, envelope, event_id, event_type, workspace.resource_id, subject, workspace, fields, normalised)
+
+
+def _event(
+    cls: type[AmlEvent],
+    envelope: Mapping[str, Any],
+    event_id: str,
+    event_type: str,
+    topic: str,
+    subject: str,
+    workspace: Workspace | None,
+    fields: dict[str, Any],
+    data: dict[str, Any],
+) -> AmlEvent:
     data_version = envelope.get("dataVersion")
     return cls(
         id=event_id,
         event_type=event_type,
-        subject=_text(envelope, "subject", required=False),
-        topic=workspace.resource_id,
+        subject=subject,
+        topic=topic,
         event_time=_event_time(envelope.get("eventTime")),
-        data=normalised,
+        data=data,
         data_version=data_version if isinstance(data_version, str) else "",
-        schema=schema,
+        schema=envelope["_schema"],
         workspace=workspace,
         fields=fields,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 STUDIO = "https://ml.azure.com"
+PORTAL = "https://portal.azure.com"
 
 _WORKSPACE_ID = re.compile(
     r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<group>[^/]+)"
@@ -51,3 +52,8 @@ class Workspace:
             "name": self.name,
             "resourceId": self.resource_id,
         }
+
+
+def portal_url(resource_id: str) -> str:
+    """The Azure portal's page of a resource (or resource group, or subscription)."""
+    return f"{PORTAL}/#resource{quote(resource_id.strip(), safe='/')}"

@@ -149,10 +149,23 @@ class Ledger(ABC):
         *,
         route: str | None = None,
         status: str | None = None,
-    ) -> Iterator[LedgerRecord]: ...
+        prefix: bool = False,
+    ) -> Iterator[LedgerRecord]:
+        """Records matching every filter given; `prefix`: of the events whose id starts with `event_id`."""
 
     @abstractmethod
-    def rejections(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[RejectedRecord]: ...
+    def rejections(
+        self, event_id: str | None = None, since: datetime | None = None, *, prefix: bool = False
+    ) -> Iterator[RejectedRecord]: ...
+
+
+def after_prefix(prefix: str) -> str:
+    """The first string after every string that starts with `prefix` (the end of a range query)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def id_matches(event_id: str, wanted: str | None, prefix: bool) -> bool:
+    return wanted is None or event_id == wanted or (prefix and event_id.startswith(wanted))
 
 
 def may_take_over(previous: LedgerRecord) -> bool:

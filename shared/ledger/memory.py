@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from shared.ledger.base import Ledger, RecordChanged, RecordExists
+from shared.ledger.base import Ledger, RecordChanged, RecordExists, id_matches
 from shared.ledger.records import LedgerRecord, RejectedRecord
 
 
@@ -42,8 +42,9 @@ class MemoryLedger(Ledger):
 
     def annotate(self, event_key: str, route: str, position: int, detail: str, extra: dict[str, Any]) -> None:
         with self._lock:
-            stored, version = self._records[(event_key, route, position)]
-            self._records[(event_key, route, position)] = (replace(stored, detail=detail, extra=dict(extra)), version)
+            key = (event_key, route, position, "")
+            stored, version = self._records[key]
+            self._records[key] = (replace(stored, detail=detail, extra=dict(extra)), version)
 
     def records(
         self,
@@ -52,12 +53,13 @@ class MemoryLedger(Ledger):
         *,
         route: str | None = None,
         status: str | None = None,
+        prefix: bool = False,
     ) -> Iterator[LedgerRecord]:
         with self._lock:
             stored = [_copy(record) for record, _ in self._records.values()]
         for record in stored:
             if (
-                (event_id is None or record.event_id == event_id)
+                id_matches(record.event_id, event_id, prefix)
                 and (since is None or (record.updated is not None and record.updated >= since))
                 and (route is None or record.route == route)
                 and (status is None or record.status == status)
@@ -77,18 +79,20 @@ class MemoryLedger(Ledger):
         with self._lock:
             return self._payloads[name]
 
-    def rejections(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[RejectedRecord]:
+    def rejections(
+        self, event_id: str | None = None, since: datetime | None = None, *, prefix: bool = False
+    ) -> Iterator[RejectedRecord]:
         with self._lock:
             stored = list(self._rejections.values())
         for rejection in stored:
-            if (event_id is None or rejection.event_id == event_id) and (
+            if id_matches(rejection.event_id, event_id, prefix) and (
                 since is None or (rejection.received is not None and rejection.received >= since)
             ):
                 yield rejection
 
 
-def _key(record: LedgerRecord) -> tuple[str, str, int]:
-    return record.event_key, record.route, record.position
+def _key(record: LedgerRecord) -> tuple[str, str, int, str]:
+    return record.event_key, record.route, record.position, record.tag
 
 
 def _copy(record: LedgerRecord) -> LedgerRecord:

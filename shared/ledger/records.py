@@ -42,6 +42,11 @@ class LedgerRecord:
     updated: datetime | None = None
     lease_until: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The event as received (JSON), so that `history.py resend` can run the action again; "" when too
+    # large to keep or not an event Azure sent (a digest).
+    event: str = ""
+    # Set on a deliberate re-run (`resend-<time>`): a record and idempotency key of its own.
+    tag: str = ""
     event_key: str = ""  # the event's storage key (AmlEvent.key); "" for the key of `event_id`
 
     def __post_init__(self) -> None:
@@ -51,7 +56,8 @@ class LedgerRecord:
     def key(self) -> str:
         """Stable idempotency key of this action for this event: the same for every delivery, never
         the same for two events or two actions (each part is a storable key, which holds no `/`)."""
-        return f"{self.event_key}/{table_key(self.route)}/{self.position}"
+        tagged = f"/{table_key(self.tag)}" if self.tag else ""
+        return f"{self.event_key}/{table_key(self.route)}/{self.position}{tagged}"
 
 
 @dataclass

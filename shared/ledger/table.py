@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 
-from shared.ledger.base import Ledger, RecordChanged, RecordExists
+from shared.ledger.base import Ledger, RecordChanged, RecordExists, after_prefix
 from shared.ledger.records import MAX_TEXT, WORKER_ID, LedgerRecord, LedgerUnavailable, RejectedRecord
 from shared.ledger.rejections import RejectedPayloads
 from shared.platform.clock import utc
@@ -113,12 +113,25 @@ class TableLedger(Ledger):
         *,
         route: str | None = None,
         status: str | None = None,
+        prefix: bool = False,
     ) -> Iterator[LedgerRecord]:
-        """Ledger records, filtered by the table service (not here)."""
-        for key in _partitions(event_id):
+        """Ledger records, filtered by the table service (not here); `prefix`: of events whose id
+        starts with `event_id`."""
+        if prefix and event_id:
+            first = table_key(event_id)
+            selections = [{"PartitionKey ge @first": first, "PartitionKey lt @after": after_prefix(first)}]
+        else:
             written_id = storable(event_id) if event_id else None
-            conditions = {"PartitionKey eq @pk": key, "event_id eq @event_id": written_id, "updated ge @since": since,
-                          "route eq @route": route, "status eq @status": status}  # fmt: skip
+            selections = [
+                {"PartitionKey eq @pk": key, "event_id eq @event_id": written_id} for key in _partitions(event_id)
+            ]
+        for selection in selections:
+            conditions = {
+                **selection,
+                "updated ge @since": since,
+                "route eq @route": route,
+                "status eq @status": status,
+            }
             for entity in self._query(self.table, "listing records", conditions):
                 yield _from_entity(entity)
 
@@ -149,8 +162,12 @@ class TableLedger(Ledger):
     def _load_payload(self, name: str) -> bytes:
         return self._call("reading a rejected payload", self.payloads.download, name)
 
-    def rejections(self, event_id: str | None = None, since: datetime | None = None) -> Iterator[RejectedRecord]:
-        conditions = {"event_id eq @event_id": event_id, "received ge @since": since}
+    def rejections(
+        self, event_id: str | None = None, since: datetime | None = None, *, prefix: bool = False
+    ) -> Iterator[RejectedRecord]:
+        first, after = (event_id, after_prefix(event_id)) if prefix and event_id else (None, None)
+        conditions = {"event_id eq @event_id": None if prefix else event_id, "event_id ge @first": first,
+                      "event_id lt @after": after, "received ge @since": since}  # fmt: skip
         for entity in self._query(self.rejected, "listing rejected events", conditions):
             yield RejectedRecord(
                 function=entity.get("function", ""),
@@ -184,7 +201,8 @@ def _unavailable(what: str, error: AzureError) -> LedgerUnavailable:
 
 
 def _keys(record: LedgerRecord) -> tuple[str, str]:
-    return record.event_key, table_key(f"{record.route}|{record.position:03d}")
+    row = f"{record.route}|{record.position:03d}" + (f"|{record.tag}" if record.tag else "")
+    return record.event_key, table_key(row)
 
 
 def _partitions(event_id: str | None) -> list[str | None]:
@@ -218,6 +236,10 @@ def _to_entity(record: LedgerRecord) -> dict[str, Any]:
         "worker": WORKER_ID,
         "extra": json.dumps(record.extra, default=str)[:MAX_TEXT],
     }
+    if record.event and len(record.event) <= MAX_TEXT:
+        entity["event"] = record.event
+    if record.tag:
+        entity["tag"] = record.tag
     for name in ("created", "updated", "lease_until"):
         if getattr(record, name) is not None:
             entity[name] = getattr(record, name)
@@ -245,4 +267,6 @@ def _from_entity(entity: Any) -> LedgerRecord:
         updated=_when(entity, "updated"),
         lease_until=_when(entity, "lease_until"),
         extra=extra,
+        event=entity.get("event", ""),
+        tag=entity.get("tag", ""),
     )

@@ -11,7 +11,7 @@ Every change to the group row is guarded by its etag, so adding members and flus
 each other's writes. A flush (the timer, or the event that fills a group to `max`):
 1. takes the group: `flushing` = the next digest id, `seq` + 1 (a crashed flush is resumed with the
    same id once `flush_until` has passed);
-2. claims up to `max` pending members for that digest in one entity-group transaction;
+2. claims up to `max` pending members for that digest (entity-group transactions of up to 100 each);
 3. has the engine deliver the digest through the route's actions (ledger key = digest id: once);
 4. releases the group with the new `pending` count and `due`.
 """
@@ -45,6 +45,7 @@ GROUP_ROW = "group"
 MEMBER_PREFIX = "m|"
 MAX_FLUSH_TRIES = 5  # a digest whose actions keep failing is retried this often, a minute apart
 RETRY_SECONDS = 60.0
+_TRANSACTION_SIZE = 100  # Table Storage's limit on the operations of one entity-group transaction
 _ETAG_ATTEMPTS = 50  # a burst of one sweep's runs all write the same group row
 _MISSING_VALUE = "(none)"
 _SHOWN_VALUE_CHARS = 200
@@ -202,7 +203,10 @@ class DigestStore:
                 for entity in chosen
             ]  # fmt: skip
             try:
-                self.table.submit_transaction(operations)
+                # One entity-group transaction takes at most 100 operations: a larger digest is claimed in
+                # several. Should one lose a race, the next round counts what is claimed already and goes on.
+                for start in range(0, len(operations), _TRANSACTION_SIZE):
+                    self.table.submit_transaction(operations[start : start + _TRANSACTION_SIZE])
                 return
             except TableTransactionError:
                 continue

@@ -9,6 +9,7 @@ redelivers and the ledger skips whatever is already done.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -26,7 +27,9 @@ from shared.ledger.records import DONE, FAILED, SKIPPED, AlreadyHandled, Claim, 
 from shared.noise.gate import Gate, Hold
 from shared.pipeline.enricher import Enricher
 from shared.pipeline.reports import PLANNED, REJECTED, UNROUTED, ActionReport, emit
+from shared.platform.clock import now
 from shared.platform.network import deadline_at
+from shared.routing.explain import unrouted_reason
 from shared.routing.routes import Route, RouteAction, RouteTable
 from shared.settings import Settings
 
@@ -39,6 +42,7 @@ logger = logging.getLogger("aml_events.pipeline.engine")
 
 FLUSH_FUNCTION = "flush_digests"
 CHECK_FUNCTION = "check_expectations"
+RESEND = "resend"  # the `function` and tag of a deliberate re-run (`history.py resend`)
 # Time kept back from the budget to record outcomes after the last attempt.
 RECORDING_RESERVE_SECONDS = 1.0
 # A claim's lease runs at least this long past the end of the invocation's budget (every path of the
@@ -65,7 +69,9 @@ class Engine:
         self.gate = gate  # silences, mutes, repeat intervals and groups; None: every route acts
         self.enricher = enricher  # run/model details for routes with `enrich: true`; None: not fetched
         self.expectations = expectations  # routes with `expect:`; None: they are not followed (dry run)
-        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="action")
+        # A route's actions run side by side; with the worker running that many deliveries at once, the pool
+        # must not be what holds them back (slow receivers, a deployed PYTHON_THREADPOOL_THREAD_COUNT above 32).
+        self._pool = ThreadPoolExecutor(max_workers=max(32, 2 * settings.worker_threads), thread_name_prefix="action")
 
     def handle(self, function: str, raw: Any) -> list[ActionReport]:
         started = time.monotonic()
@@ -84,7 +90,7 @@ class Engine:
         acting = self._with_details(event, matched, deadline)
         unrouted = []
         if not acting and not expected:
-            why = "no route matches the run/model details" if matched else "no route matches"
+            why = "no route matches the run/model details" if matched else unrouted_reason(self.routes(), event)
             unrouted.append(ActionReport(event.id, event.event_type, function, None, None, UNROUTED, why))
             emit(unrouted[0])
         # Events derived from this one (a v2 model monitor's drift signal) take their own routes in
@@ -107,9 +113,18 @@ class Engine:
     def _expectations(self, function: str, event: AmlEvent, table: RouteTable, deadline: float) -> list[ActionReport]:
         """Open, count or close the expectations this event concerns (one report per route), then deliver
         the "resolved late" notices that closing produced."""
-        if self.expectations is None or self.dry_run or not table.expecting:
+        if not table.expecting:
             return []
-        from shared.pipeline.expectations import on_event
+        from shared.pipeline.expectations import on_event, planned
+
+        if self.dry_run:
+            plans = [ActionReport(event.id, event.event_type, function, route, None, PLANNED, detail)
+                     for route, detail in planned(table.expecting, event)]  # fmt: skip
+            for report in plans:
+                emit(report)
+            return plans
+        if self.expectations is None:
+            return []
 
         reports, notices = [], []
         for step in on_event(self.expectations, table.expecting, event):
@@ -176,6 +191,34 @@ class Engine:
                                      {"digest": digest.id, "group": digest.route})  # fmt: skip
         deadline = time.monotonic() + self.settings.invocation_budget_seconds
         return self._run_all(FLUSH_FUNCTION, [(digest, route, None)], deadline)
+
+    def resend(self, original: LedgerRecord, event: AmlEvent, reason: str, by: str) -> ActionReport:
+        """Run one recorded action again on purpose (`history.py resend`), with the route as it is now:
+        a record and idempotency key of its own, tagged as a resend of the original. The gate is not
+        asked (a resend is meant); the action's own guardrails still apply."""
+        route = self.routes().route(original.route)
+        action = route.actions[original.position] if route and original.position < len(route.actions) else None
+        if action is None or action.kind != original.kind:
+            raise ValueError(f"route {original.route!r} no longer has {original.kind}#{original.position}: "
+                             "the routes changed since it ran; nothing was resent")  # fmt: skip
+        started = time.monotonic()
+        deadline = started + self.settings.invocation_budget_seconds
+        record = LedgerRecord(
+            event.id, route.name, action.position, action.kind, action.target, "", event_type=event.event_type,
+            function=RESEND, event=original.event, tag=f"{RESEND}-{now():%Y%m%dT%H%M%S%f}",
+            extra={"resend_of": original.key, "by": by, "reason": reason}, event_key=event.key,
+        )  # fmt: skip
+        claim = self.ledger.claim(record, self._lease_seconds(deadline))
+        report = ActionReport(event.id, event.event_type, RESEND, route.name, action.kind, PLANNED, "",
+                              position=action.position, target=action.target)  # fmt: skip
+        if isinstance(claim, AlreadyHandled):  # the same resend key twice: practically impossible
+            report.status, report.detail = SKIPPED, f"already {claim.record.status}"
+        else:
+            ctx = ActionContext(event, route.name, action.position, record.key, deadline, self.settings)
+            report.status, report.detail, report.attempts = self._act_and_record(ctx, action, claim, deadline)
+        report.duration_ms = round((time.monotonic() - started) * 1000, 1)
+        emit(report)
+        return report
 
     def _with_details(self, event: AmlEvent, routes: list[Route], deadline: float) -> list[tuple[AmlEvent, Route]]:
         """Each matched route with the event it acts on: routes with `enrich: true` get the event with
@@ -244,7 +287,7 @@ class Engine:
             return report
         record = LedgerRecord(
             event.id, route.name, action.position, action.kind, action.target, "", event_type=event.event_type,
-            function=function, event_key=event.key,
+            function=function, event=stored_event(event), event_key=event.key,
         )  # fmt: skip
         ctx = ActionContext(event, route.name, action.position, record.key, deadline, self.settings)
         known = self._known_outcome(ctx, action, hold)
@@ -338,6 +381,17 @@ class Engine:
             except Exception as error:
                 return FAILED, _crashed(action, ctx.route, error), attempt, {}
         raise AssertionError("unreachable: the loop returns on its last attempt")
+
+
+def stored_event(event: AmlEvent) -> str:
+    """The event as its ledger records keep it for `history.py resend` (parse_event reads it back);
+    "" for a digest, which is rebuilt from its group, not resent."""
+    if getattr(event, "members", None):
+        return ""
+    envelope = {"id": event.id, "eventType": event.event_type, "subject": event.subject, "topic": event.topic,
+                "eventTime": event.event_time.isoformat() if event.event_time else None,
+                "dataVersion": event.data_version, "data": dict(event.data)}  # fmt: skip
+    return json.dumps(envelope, default=str, ensure_ascii=False)
 
 
 def _crashed(action: RouteAction, route: str, error: Exception) -> str:

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from shared.noise.expectations import COLLECT, ExpectationStore, Step
@@ -24,22 +24,37 @@ if TYPE_CHECKING:
 CHECK_FUNCTION = "check_expectations"
 
 
-def on_event(store: ExpectationStore, routes: Iterable[Any], event: AmlEvent) -> list[Step]:
-    """Open, count or close the expectations of every enabled route with `expect:` that this event
-    concerns. Raises LedgerUnavailable when storage fails (Event Grid redelivers)."""
-    steps = []
+OPEN, FOLLOW_UP, COUNT = "open", "follow_up", "count"
+
+
+def concerned(routes: Iterable[Any], event: AmlEvent) -> Iterator[tuple[Any, str]]:
+    """Each enabled route with `expect:` that this event concerns, with what it does there: opens a
+    follow-up expectation, follows one up, or counts for a recurring one."""
     for route in routes:
         spec = getattr(route, "expect", None)
         if spec is None or not route.enabled:
             continue
-        if isinstance(spec, FollowUp):
-            if route.matches(event):
-                steps.append(store.open(route.name, spec, event))
-            elif spec.event.matches(event):
-                steps.append(store.follow_up(route.name, spec, event))
-        elif isinstance(spec, Recurring) and spec.event.matches(event):
-            steps.append(store.record(route.name, spec, event))
+        if isinstance(spec, FollowUp) and route.matches(event):
+            yield route, OPEN
+        elif spec.event.matches(event):
+            yield route, FOLLOW_UP if isinstance(spec, FollowUp) else COUNT
+
+
+def on_event(store: ExpectationStore, routes: Iterable[Any], event: AmlEvent) -> list[Step]:
+    """Open, count or close the expectations this event concerns. Raises LedgerUnavailable when storage
+    fails (Event Grid redelivers)."""
+    steps = []
+    for route, does in concerned(routes, event):
+        change = {OPEN: store.open, FOLLOW_UP: store.follow_up, COUNT: store.record}[does]
+        steps.append(change(route.name, route.expect, event))
     return steps
+
+
+def planned(routes: Iterable[Any], event: AmlEvent) -> list[tuple[str, str]]:
+    """(route, what would happen) for a dry run, which reads and writes no state."""
+    words = {OPEN: "would open", FOLLOW_UP: "would close (if open)", COUNT: "would count for"}
+    return [(route.name, f"{words[does]} an expectation: {route.expect.describe()}") for route, does in
+            concerned(routes, event)]  # fmt: skip
 
 
 def check_due(

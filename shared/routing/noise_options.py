@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 NOISE_KEYS = ("group", "repeat_interval", "key", "mute")
 GROUP_KEYS = ("by", "wait", "max")
-# Members of one digest are claimed in one entity-group transaction: at most 100 operations.
-MAX_GROUP_SIZE = 100
+# The most members one digest takes (a burst of uploads as one pipeline run), and the default.
+MAX_GROUP_SIZE = 1000
+DEFAULT_GROUP_SIZE = 100
 DEFAULT_WAIT_SECONDS = 120.0
 
 
@@ -35,7 +36,7 @@ DEFAULT_WAIT_SECONDS = 120.0
 class GroupSpec:
     by: tuple[str, ...]  # condition paths whose values name the group
     wait: float  # seconds after the group's first pending event
-    max: int = MAX_GROUP_SIZE
+    max: int = DEFAULT_GROUP_SIZE
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,10 @@ def _parse_group(spec: LineDict, problems: Problems) -> GroupSpec | None:
     except ValueError as error:
         problems.add(line, f"group.wait: {error}")
         wait = DEFAULT_WAIT_SECONDS
-    size = group.get("max", MAX_GROUP_SIZE)
+    size = group.get("max", DEFAULT_GROUP_SIZE)
     if isinstance(size, bool) or not isinstance(size, int) or not 2 <= size <= MAX_GROUP_SIZE:
         problems.add(line, f"group.max must be a whole number from 2 to {MAX_GROUP_SIZE}, got {size!r}")
-        size = MAX_GROUP_SIZE
+        size = DEFAULT_GROUP_SIZE
     return GroupSpec(tuple(by), wait, size)
 
 

@@ -21,7 +21,9 @@ from shared.actions import Action, ActionKinds
 from shared.events.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
 from shared.events.enrichment import FETCHED_FOR
 from shared.events.expectation import EXPECTATION_MISSED, EXPECTATION_RESOLVED_LATE
+from shared.events.fields import path_problem
 from shared.events.model import AmlEvent
+from shared.events.sources import default_condition
 from shared.problems import Problems
 from shared.routing.action_options import RetryPolicy, parse_retry, pop_duration, substitute_settings
 from shared.routing.conditions import Condition, event_view, parse_conditions
@@ -197,6 +199,7 @@ def _parse_route(
     recurring = isinstance(written_expect, Mapping) and "every" in written_expect and spec.get("events") is None
     event_types = () if recurring else _parse_events(spec, problems)
     conditions = _parse_when(spec, problems)
+    conditions += _default_conditions(spec, problems, event_types, conditions)
     expect = None
     if written_expect is not None:
         from shared.routing.expect import parse_expect  # zoneinfo only for routes with `expect:`
@@ -220,8 +223,44 @@ def _parse_route(
         enrich=written_expect is None and _parse_enrich(spec, problems, event_types, conditions),
         expect=expect,
     )
+    warnings.context = problems.context
+    _warn_unknown_paths(route, warnings)
     problems.context = warnings.context = ""
     return route
+
+
+def _default_conditions(
+    spec: LineDict, problems: Problems, event_types: tuple[str, ...], conditions: tuple[Condition, ...]
+) -> tuple[Condition, ...]:
+    """The condition that keeps a route on policy or resource events to Azure ML resources, unless the
+    route has its own on the same path (shared/events/sources.py). A route's conditions apply to all its
+    types, so types whose defaults differ cannot share a route."""
+    defaults = {default_condition(event_type) for event_type in event_types}
+    if len(defaults) > 1:
+        written = ", ".join(f"{short_event_type(t)} ({_describe(default_condition(t))})" for t in event_types)
+        problems.add(spec.line_of("events"), f"events: these types filter differently by default: {written}; "
+                     "list them in separate routes")  # fmt: skip
+        return ()
+    (default,) = defaults or {None}
+    if default is None or any(condition.path.lower() == default[0] for condition in conditions):
+        return ()
+    path, op, value = default
+    return (Condition(path, op, value, spec.line_of("events")),)
+
+
+def _describe(default: tuple[str, str, str] | None) -> str:
+    return f"{default[0]}: {{{default[1]}: {default[2]}}}" if default else "none"
+
+
+def _warn_unknown_paths(route: Route, warnings: Problems) -> None:
+    """A `data.` path in `when:` or `group.by` that no event of the route's types has: the condition
+    never holds (or the group is always empty), which validates but is almost always a typo."""
+    paths = [(condition.line, condition.path, "when") for condition in route.conditions]
+    if route.noise.group is not None:
+        paths += [(route.line, path, "group.by") for path in route.noise.group.by]
+    for line, path, where in paths:
+        if problem := path_problem(path, route.event_types):
+            warnings.add(line, f"{where}: {problem}")
 
 
 def _expectation_types(written: Any) -> tuple[str, ...]:

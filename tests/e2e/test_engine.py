@@ -229,7 +229,7 @@ def test_unmatched_events_are_reported_unrouted(app_env, deliver) -> None:
         ("bad/missing_id.json", "id: is missing"),
         ("bad/data_not_object.json", "data: is a string that is not JSON"),
         ("bad/topic_not_workspace.json", "topic: "),
-        ("bad/unknown_event_type.json", "eventType: 'Microsoft.Storage.BlobCreated' is not an Azure ML event type"),
+        ("bad/unknown_event_type.json", "eventType: 'Microsoft.Storage.BlobTierChanged' is not an event type"),
     ],
 )
 def test_rejected_events_are_recorded_and_do_not_raise(app_env, deliver, file, message) -> None:

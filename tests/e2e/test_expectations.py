@@ -219,3 +219,81 @@ def test_replay_delivers_at_now_and_ticks_the_timers(azurite, tmp_path: Path) ->
 def test_replay_checks_its_times() -> None:
     result = replay("--tick", "tomorrow morning")
     assert result.returncode == 2 and "not an ISO 8601 time" in result.stderr
+
+
+EVERY_FORM = """
+routes:
+  - name: nightly-training
+    expect:
+      every: {by: "07:00", timezone: Europe/Paris}
+      event: {events: [RunCompleted], when: {data.ExperimentName: churn-nightly}}
+    repeat_interval: 1h
+    actions:
+      - email: {to: [mlops@contoso.com]}
+      - teams: {url: "${HOOK_URL}/teams", allow_private: true, retry: {attempts: 1}}
+      - slack: {url: "${HOOK_URL}/slack", allow_private: true, retry: {attempts: 1}}
+      - webhook: {url: "${HOOK_URL}/hook", allow_private: true, retry: {attempts: 1}}
+"""
+
+
+def test_every_message_form_says_what_did_not_happen_and_since_when(
+    expect_env, functions, receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import email
+    import email.policy
+
+    for name in ("ACS_ENDPOINT", "ACS_CONNECTION_STRING", "EMAIL_SENDER"):
+        monkeypatch.delenv(name, raising=False)
+    outbox = tmp_path / "outbox"
+    expect_env(EVERY_FORM, EMAIL_OUTBOX=str(outbox))
+    tick(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), functions)  # arms the window ending Dec 2 07:00 Paris
+    fired = tick(datetime(2026, 12, 2, 6, 1, tzinfo=UTC), functions)
+    assert [r.status for r in fired] == [DONE] * 4, [r.detail for r in fired]
+    expected = "RunCompleted with ExperimentName churn-nightly by 07:00 Europe/Paris every day"
+    since = "2026-12-01 06:00 UTC"
+
+    (path,) = outbox.iterdir()
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert message["Subject"] == f"Missed: {expected} (nightly-training)"
+    text = message.get_body(("plain",)).get_content()
+    assert f"Nothing of the kind arrived between {since} and the deadline, 2026-12-02 06:00 UTC" in text
+    assert "Window: 2026-12-02 (Europe/Paris)" in text and "Open in Azure ML studio" not in text  # no run seen
+
+    card = posts(receiver, "/teams")[0]["attachments"][0]["content"]
+    title, status, factset = card["body"]
+    assert title["text"].startswith("No RunCompleted with ExperimentName churn\\-nightly")
+    assert (status["text"], status["color"]) == ("Missed", "Attention")
+    facts = {fact["title"]: fact["value"] for fact in factset["facts"]}
+    assert facts["Since"] == since.replace("-", "\\-") and card["actions"] == []
+    slack = posts(receiver, "/slack")[0]
+    assert slack["text"].endswith(": Missed") and "actions" not in {block["type"] for block in slack["blocks"]}
+    assert posts(receiver, "/hook")[0]["event"]["expectation"]["window"] == "2026-12-02 (Europe/Paris)"
+
+
+def test_mutes_and_repeat_interval_apply_to_missed_expectations(expect_env, deliver, functions, receiver) -> None:
+    # 2026-12-02 is a Wednesday: the mute covers the first fire; repeat_interval the second one of the same run.
+    expect_env(STUCK.replace("    actions:\n", "    mute: [{days: [wed], from: '06:00', to: '08:00'}]\n"
+                             "    repeat_interval: 24h\n    actions:\n"))  # fmt: skip
+    at(ONE_AM, deliver, run_event(RUNNING, "run-1", ONE_AM))
+    muted = tick(ONE_AM + timedelta(hours=6, minutes=1), functions)
+    assert [r.status for r in muted] == [SKIPPED] and muted[0].detail.startswith("muted")
+    noon = ONE_AM + timedelta(hours=11)
+    assert [r.status for r in at(noon, deliver, run_event(RUNNING, "run-1", noon)).reports] == ["opened"]
+    fired = tick(noon + timedelta(hours=6, minutes=1), functions)  # 18:01, outside the mute
+    assert [r.status for r in fired] == [DONE] and len(posts(receiver, "/stuck")) == 1
+    midnight = noon + timedelta(hours=12)
+    at(midnight, deliver, run_event(RUNNING, "run-1", midnight))
+    repeated = tick(midnight + timedelta(hours=6, minutes=1), functions)
+    assert [r.status for r in repeated] == [SKIPPED] and "repeat" in repeated[0].detail
+    assert len(posts(receiver, "/stuck")) == 1
+
+
+def test_a_dry_run_says_what_an_event_would_do_to_expectations(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(STUCK.replace('"${HOOK_URL}/stuck"', '"https://hooks.example.com/stuck"'))
+    running = str(EVENTS / "expectations" / "run_status_running.json")
+    result = replay("--dry-run", "--json", "--routes", str(routes), running, env={"PATH": ""})
+    assert result.returncode == 0, result.stderr
+    (plan,) = lines(result)
+    assert (plan["route"], plan["status"]) == ("stuck-runs", "planned")
+    assert plan["detail"].startswith("would open an expectation: RunStatusChanged or RunCompleted with RunStatus")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -45,7 +46,7 @@ def test_history_lists_every_action_and_the_rejected_input(delivered, capsys) ->
     assert history.main([]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].split() == ["WHEN", "(UTC)", "EVENT", "ROUTE", "ACTION", "TARGET", "STATUS", "ATTEMPTS", "ERROR"]
+    assert lines[0].split() == ["WHEN", "(UTC)", "EVENT", "ROUTE", "ACTION", "TARGET", "STATUS", "ATTEMPTS", "DETAIL"]
     failed = next(line for line in lines if "webhook#1" in line)
     assert FAILED_RUN["id"] in failed and "failed-runs" in failed and " failed " in failed
     assert "503 try later" in failed and "/alerts" in failed
@@ -105,6 +106,54 @@ def test_storage_not_configured_is_a_clear_error(monkeypatch, capsys) -> None:
     finally:
         current_settings.cache_clear()
     assert "storage is not configured" in capsys.readouterr().err
+
+
+def test_an_event_is_found_by_the_first_characters_of_its_id(delivered, capsys) -> None:
+    assert history.main(["--event", FAILED_RUN["id"][:8], "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {(row["route"], row["action"]) for row in rows} == {("failed-runs", "log#0"), ("failed-runs", "webhook#1")}
+    assert {row["event_id"] for row in rows} == {FAILED_RUN["id"]}
+
+
+def test_the_table_says_why_an_action_did_not_run(app_env, deliver, capsys) -> None:
+    from shared.noise.silences import SilenceStore
+    from shared.settings import current_settings
+
+    app_env(ROUTES, HOOK_URL="http://127.0.0.1:9", SILENCE_TABLE=f"silences{uuid.uuid4().hex[:8]}")
+    SilenceStore(current_settings()).add("failed-runs", [], 3600, "maintenance window")
+    event = FAILED_RUN | {"id": f"silenced-{uuid.uuid4().hex[:8]}"}
+    assert deliver("run_events", event).error is None
+    assert history.main(["--event", event["id"]]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if event["id"] in line]
+    assert len(rows) == 2 and all(" skipped " in row and "silenced: maintenance window" in row for row in rows)
+
+
+def test_an_event_without_records_is_called_out(delivered, capsys) -> None:
+    assert history.main(["--event", "never-seen-event"]) == 1
+    err = capsys.readouterr().err
+    assert "no record of an event 'never-seen-event': either it was not received, or it was received and" in err
+
+
+def test_resend_runs_one_recorded_action_again_and_records_it_as_a_resend(delivered, receiver, capsys) -> None:
+    receiver.script(Reply(200, b"ok"))
+    first = len(receiver.requests)
+    assert history.main(["resend", FAILED_RUN["id"][:10], "--action", "webhook", "--reason", "receiver fixed"]) == 0
+    assert capsys.readouterr().out.startswith(f"resent {FAILED_RUN['id']}/failed-runs/1: done: POST")
+    (request,) = receiver.requests[first:]
+    assert request.json()["event"]["id"] == FAILED_RUN["id"]  # the event as its record kept it
+    assert request.headers["idempotency-key"].startswith(f"{FAILED_RUN['id']}/failed-runs/1/resend-")
+    assert history.main(["--event", FAILED_RUN["id"], "--json"]) == 0
+    rows = {row["action"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["webhook#1"]["status"] == "failed"  # the original stays as it was
+    resent = rows["webhook#1 resend"]
+    assert resent["status"] == "done"
+    assert resent["detail"].startswith("resent by ") and "(receiver fixed)" in resent["detail"]
+
+
+def test_resend_asks_which_action_when_several_match(delivered, capsys) -> None:
+    assert history.main(["resend", FAILED_RUN["id"], "--reason", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "2 recorded actions of event" in err and "failed-runs log#0" in err and "failed-runs webhook#1" in err
 
 
 # ---- rejected records keep the whole payload ----------------------------------------------------------

@@ -270,7 +270,7 @@ def test_bad_noise_options_are_all_reported_with_their_lines() -> None:
     text = """routes:
   - name: r
     events: [RunStatusChanged]
-    group: {by: [ExperimentName], wait: soon, max: 1000, every: 1}
+    group: {by: [ExperimentName], wait: soon, max: 5000, every: 1}
     key: "{{ event.nope }}"
     mute: [{days: [someday], from: "25:00", timezone: Mars/Olympus}]
     repeat_interval: often
@@ -283,7 +283,7 @@ def test_bad_noise_options_are_all_reported_with_their_lines() -> None:
         "routes.yaml:4: route 'r': group: unknown key 'every'",
         "routes.yaml:4: route 'r': group.by: unknown path 'ExperimentName'",
         "routes.yaml:4: route 'r': group.wait: 'soon' is not a duration",
-        "routes.yaml:4: route 'r': group.max must be a whole number from 2 to 100, got 1000",
+        "routes.yaml:4: route 'r': group.max must be a whole number from 2 to 1000, got 5000",
         "routes.yaml:5: route 'r': key: template refers to something the event does not have",
         "routes.yaml:6: route 'r': mute[0]: days: 'someday' is not a day",
         "routes.yaml:6: route 'r': mute[0]: from: '25:00' is not a time of day",

@@ -108,7 +108,7 @@ def test_preprovision_creates_the_topic_in_the_workspace_group_when_there_is_non
     assert call.parameters == {
         "name": "evgt-mlw",
         "location": "westeurope",
-        "workspaceId": workspace_id(),
+        "sourceId": workspace_id(),
         "tags": {f"{PROJECT}-{ENV}": "created"},
         "identity": {"type": "SystemAssigned"},
         "adopted": False,
@@ -583,7 +583,7 @@ def test_wrapper_creates_the_venv_when_missing_and_runs_the_hook_with_it(tmp_pat
     root = copy_wrapper(
         tmp_path,
         '#!/bin/sh\n[ "$1" = --deploy ] || exit 9\nmkdir -p .venv/bin\n'
-        'printf \'#!/bin/sh\\necho "venv python: $*"\\n\' > .venv/bin/python\nchmod +x .venv/bin/python\n',
+        "printf '#!/bin/sh\\necho \"venv python: $*\"\\n' > .venv/bin/python\nchmod +x .venv/bin/python\n",
     )
     result = subprocess.run([SH, "scripts/postdeploy.sh", "--dry-run"], cwd=root, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin"}, check=False)  # fmt: skip
@@ -617,5 +617,102 @@ def test_every_hook_template_is_deployed_under_its_own_name() -> None:
     source = (REPO_ROOT / "deploy" / "hooks.py").read_text()
     purposes = {p.stem for p in (REPO_ROOT / "infra" / "hooks").glob("*.bicep")}
     assert len(purposes) == 6
+    # A purpose deployed once per source names its template: `template="eventgrid-subscriptions"`.
     deployed_purposes = set(re.findall(r'deploy_group\(\s*cli,\s*env,\s*"([\w-]+)"', source))
+    deployed_purposes |= set(re.findall(r'template="([\w-]+)"', source))
     assert deployed_purposes == purposes
+
+
+# ---- postdeploy: the optional sources (storage accounts, policy states, resource events) ---------------
+
+DATA_ID = f"/subscriptions/{OTHER_SUB}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/stdata"
+LAKE_ID = f"/subscriptions/{APP_SUB}/resourceGroups/rg-lake/providers/Microsoft.Storage/storageAccounts/stlake"
+LAKE_TOPIC = f"/subscriptions/{APP_SUB}/resourceGroups/rg-lake/providers/Microsoft.EventGrid/systemTopics/lake-events"
+
+
+def test_postdeploy_subscribes_the_sources_outside_the_app_group_with_dead_letters(azure: Azure) -> None:
+    provisioned(
+        azure,
+        DATA_STORAGE_ACCOUNT_IDS=f"{DATA_ID}, {LAKE_ID}",
+        POLICY_EVENTS_SUBSCRIPTION_ID=APP_SUB,
+        RESOURCE_EVENTS_SCOPE=f"/subscriptions/{APP_SUB}/resourceGroups/rg-ml",
+    )
+    azure.answer("event-subscription", "list", stdout=[])
+    existing = {"id": LAKE_TOPIC, "source": LAKE_ID, "location": "northeurope", "tags": {"owner": "data"}}
+    azure.answer("system-topic", "list", stdout=[existing])
+    azure.answer("resource", "show", "--ids", DATA_ID, stdout={"location": "westus2"})
+    principal = "bbbbbbbb-0000-0000-0000-000000000002"
+    azure.answer("deployment", "group", "create", stdout=deployed({"principalId": principal}))
+
+    result = run(azure, "postdeploy")
+
+    assert result.returncode == 0, result.stderr
+    calls = {c.option("--name"): c for c in deployments(azure)}
+    topic = calls[deployment_name(ENV, "topic-data-stdata")]
+    assert (topic.option("--subscription"), topic.option("--resource-group")) == (OTHER_SUB, "rg-data")
+    assert topic.parameters == {
+        "name": "evgt-stdata", "location": "westus2", "sourceId": DATA_ID,
+        "topicType": "Microsoft.Storage.StorageAccounts", "tags": {f"{PROJECT}-{ENV}": "created"},
+        "identity": {"type": "SystemAssigned"}, "adopted": False,
+    }  # fmt: skip
+    adopted = calls[deployment_name(ENV, "topic-data-stlake")].parameters
+    assert (adopted["name"], adopted["location"], adopted["adopted"]) == ("lake-events", "northeurope", True)
+    assert adopted["tags"] == {"owner": "data", f"{PROJECT}-{ENV}": "adopted"}
+    policy = calls[deployment_name(ENV, "topic-policy")]
+    assert policy.option("--resource-group") == "rg-ml"  # the workspace's: a subscription-wide topic
+    assert policy.parameters["sourceId"] == f"/subscriptions/{APP_SUB}"
+    assert (policy.parameters["topicType"], policy.parameters["location"]) == (
+        "Microsoft.PolicyInsights.PolicyStates", "global",
+    )  # fmt: skip
+    resources = calls[deployment_name(ENV, "topic-resources")].parameters
+    assert resources["topicType"] == "Microsoft.Resources.ResourceGroups"
+    for key, prefix in (("data-stdata", "Microsoft.Storage."), ("policy", "Microsoft.PolicyInsights."),
+                        ("resources", "Microsoft.Resources.")):  # fmt: skip
+        dead_letters = calls[deployment_name(ENV, f"deadletter-{key}")]
+        assert (dead_letters.option("--subscription"), dead_letters.option("--resource-group")) == (APP_SUB, APP_RG)
+        assert dead_letters.option("--template-file").endswith("infra/hooks/../app/deadletter-rbac.bicep")
+        assert dead_letters.parameters["topicIdentityPrincipalId"] == principal
+        subscriptions = calls[deployment_name(ENV, f"subscriptions-{key}")]
+        assert subscriptions.parameters["eventTypePrefix"] == prefix
+        assert subscriptions.parameters["deadLetterStorageAccountId"] == STORAGE_ID
+        assert set(subscriptions.parameters["filters"]) == set(FUNCTIONS)
+    assert calls[deployment_name(ENV, "subscriptions-data-stdata")].parameters["systemTopicName"] == "evgt-stdata"
+    assert "eventTypePrefix" not in calls[deployment_name(ENV, "eventgrid-subscriptions")].parameters
+    assert not [c for c in deployments(azure) if c.option("--resource-group") == APP_RG and "deadletter" not in
+                c.option("--name")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("settings", "phrase"),
+    [
+        ({"DATA_STORAGE_ACCOUNT_IDS": "/subscriptions/x/resourceGroups/y"}, "DATA_STORAGE_ACCOUNT_IDS is not"),
+        ({"POLICY_EVENTS_SUBSCRIPTION_ID": "my-subscription"}, "POLICY_EVENTS_SUBSCRIPTION_ID is not"),
+        ({"RESOURCE_EVENTS_SCOPE": "/subscriptions/x/resourceGroups"}, "RESOURCE_EVENTS_SCOPE is not"),
+        ({"POLICY_EVENTS_SUBSCRIPTION_ID": OTHER_SUB}, "set SOURCE_TOPICS_RESOURCE_GROUP"),
+    ],
+)
+def test_a_malformed_source_setting_is_named(azure: Azure, settings: dict[str, str], phrase: str) -> None:
+    provisioned(azure, **settings)
+    azure.answer("event-subscription", "list", stdout=[])
+    azure.answer("deployment", "group", "create", stdout=deployed({}))
+    assert_clean_failure(run(azure, "postdeploy"), phrase)
+
+
+def test_teardown_removes_the_source_topics_this_environment_created(azure: Azure) -> None:
+    provisioned(azure, DATA_STORAGE_ACCOUNT_IDS=DATA_ID)
+    data_topic = topic_id(OTHER_SUB, "rg-data", "evgt-stdata")
+    azure.answer("event-subscription", "list", "evgt-stdata", stdout=[])
+    azure.answer("system-topic", "list", "--subscription", OTHER_SUB, stdout=[{"id": data_topic, "source": DATA_ID}])
+    azure.answer("show", deployment_name(ENV, "subscriptions-data-stdata"), stdout=record(f"{data_topic}/x"))
+    azure.answer("show", deployment_name(ENV, "topic-data-stdata"), stdout=record(data_topic, adopted=False))
+    azure.answer("resource", "show", data_topic, stdout={"id": data_topic, "tags": {f"{PROJECT}-{ENV}": "created"}})
+    answer_records(azure, adopted=False, topic_tags={f"{PROJECT}-{ENV}": "created"}, others=[])
+
+    result = run(azure, "teardown", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    assert "system topic evgt-stdata (created by this environment)" in result.stdout
+    deleted = [c.option("--ids") for c in azure.calls() if c.has("resource", "delete")]
+    assert data_topic in deleted and topic_id() in deleted
+    records = {c.option("--name") for c in azure.calls() if c.has("deployment", "group", "delete")}
+    assert {deployment_name(ENV, "topic-data-stdata"), deployment_name(ENV, "subscriptions-data-stdata")} <= records

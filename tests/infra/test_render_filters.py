@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from scripts import render_filters
 from scripts.render_filters import render, subscription_name
+from shared.events.arm import ML_RESOURCES
 from shared.routing.conditions import Condition
 
 RUN_COMPLETED = "Microsoft.MachineLearningServices.RunCompleted"
@@ -42,7 +43,8 @@ def route(*event_types: str, when: dict[str, tuple[str, Any]] | None = None, ena
 
 
 def test_catalog_is_the_one_the_app_uses() -> None:
-    assert set(FUNCTIONS) == {"run_events", "model_registered", "model_deployed", "drift_detected"}
+    assert set(FUNCTIONS) == {"run_events", "model_registered", "model_deployed", "drift_detected",
+                              "data_events", "policy_events", "resource_events"}  # fmt: skip
 
 
 def test_drops_event_types_no_enabled_route_takes() -> None:
@@ -224,6 +226,47 @@ def test_cli_without_routes_file_subscribes_everything(tmp_path: Path, capsys: p
     assert render_filters.main(["--routes", str(tmp_path / "missing.yaml")]) == 0
     rendered = json.loads(capsys.readouterr().out)
     assert rendered == {name: {"subscribe": True} for name in FUNCTIONS}
+
+
+def test_the_new_sources_subscriptions_get_the_routes_filters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Blob routes push their container down; policy and resource routes their default (Azure ML resources)."""
+    routes_file = tmp_path / "routes.yaml"
+    routes_file.write_text("""routes:
+  - name: uploads
+    events: [BlobCreated]
+    when: {subject: {startswith: /blobServices/default/containers/training-data/blobs/}}
+    actions: [log]
+  - name: compliance
+    events: [PolicyStateChanged]
+    actions: [log]
+  - name: failed-deployments
+    events: [ResourceWriteFailure, ResourceWriteCancel]
+    actions: [log]
+""")
+    assert render_filters.main(["--routes", str(routes_file)]) == 0
+    rendered = json.loads(capsys.readouterr().out)
+    ml = {
+        "operatorType": "StringContains",
+        "key": "subject",
+        "values": [ML_RESOURCES],
+    }
+    assert rendered["data_events"] == {
+        "subscribe": True,
+        "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+        "advancedFilters": [{"operatorType": "StringBeginsWith", "key": "subject",
+                             "values": ["/blobServices/default/containers/training-data/blobs/"]}],
+    }  # fmt: skip
+    assert rendered["policy_events"] == {
+        "subscribe": True, "includedEventTypes": ["Microsoft.PolicyInsights.PolicyStateChanged"],
+        "advancedFilters": [ml],
+    }  # fmt: skip
+    assert rendered["resource_events"] == {
+        "subscribe": True,
+        "includedEventTypes": ["Microsoft.Resources.ResourceWriteFailure", "Microsoft.Resources.ResourceWriteCancel"],
+        "advancedFilters": [ml],
+    }
 
 
 def test_cli_routes_that_do_not_load_mean_no_filtering(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

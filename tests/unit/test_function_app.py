@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.events.catalog import FUNCTION_EVENT_TYPES
+from shared.events.catalog import FUNCTION_EVENT_TYPES, FUNCTION_FOR_EVENT_TYPE, short_event_type
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_app_registers_the_four_event_grid_functions_and_the_two_timers() -> None:
+def test_the_app_registers_the_event_grid_functions_and_the_two_timers() -> None:
     script = (
         "import json, function_app\n"
         "print(json.dumps({f.get_function_name(): json.loads(f.get_function_json())['bindings'] "
@@ -23,7 +23,9 @@ def test_the_app_registers_the_four_event_grid_functions_and_the_two_timers() ->
     functions = json.loads(result.stdout.strip().splitlines()[-1])
     timer = functions.pop("flush_digests")
     expectations = functions.pop("check_expectations")
-    assert list(functions) == ["run_events", "model_registered", "model_deployed", "drift_detected"]
+    assert list(functions) == list(FUNCTION_EVENT_TYPES)  # one function per entry of shared/functions.json
+    assert list(functions) == ["run_events", "model_registered", "model_deployed", "drift_detected",
+                               "data_events", "policy_events", "resource_events"]  # fmt: skip
     for bindings in functions.values():
         assert bindings == [{"direction": "IN", "type": "eventGridTrigger", "name": "event"}]
     # Every minute (NCRONTAB has seconds first): a group waits at most its `wait` plus a minute.
@@ -34,7 +36,7 @@ def test_the_app_registers_the_four_event_grid_functions_and_the_two_timers() ->
                              "schedule": "30 * * * * *", "runOnStartup": False}]  # fmt: skip
 
 
-def test_the_catalog_maps_every_azure_ml_event_type_once() -> None:
+def test_the_catalog_maps_every_event_type_once() -> None:
     assert FUNCTION_EVENT_TYPES == {
         "run_events": (
             "Microsoft.MachineLearningServices.RunCompleted",
@@ -43,7 +45,16 @@ def test_the_catalog_maps_every_azure_ml_event_type_once() -> None:
         "model_registered": ("Microsoft.MachineLearningServices.ModelRegistered",),
         "model_deployed": ("Microsoft.MachineLearningServices.ModelDeployed",),
         "drift_detected": ("Microsoft.MachineLearningServices.DatasetDriftDetected",),
+        "data_events": ("Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"),
+        "policy_events": tuple(f"Microsoft.PolicyInsights.PolicyState{s}" for s in ("Created", "Changed", "Deleted")),
+        "resource_events": tuple(
+            f"Microsoft.Resources.Resource{op}{outcome}"
+            for op in ("Write", "Delete", "Action")
+            for outcome in ("Success", "Failure", "Cancel")
+        ),
     }
+    assert len(FUNCTION_FOR_EVENT_TYPE) == sum(map(len, FUNCTION_EVENT_TYPES.values()))
+    assert len({short_event_type(t) for t in FUNCTION_FOR_EVENT_TYPE}) == len(FUNCTION_FOR_EVENT_TYPE)  # routes' names
 
 
 def test_importing_the_app_does_not_import_azure_ai_ml() -> None:

@@ -63,3 +63,12 @@ def test_a_setting_with_a_default_falls_back_to_it() -> None:
 def test_any_other_value_is_kept_as_is(environ: dict[str, str]) -> None:
     environ = {k: v for k, v in environ.items() if not v.lstrip().lower().startswith("@microsoft.keyvault(")}
     assert Settings.from_environ(environ).environ == environ
+
+
+def test_worker_threads_follow_the_workers_setting_or_its_default() -> None:
+    import os
+
+    assert Settings.from_environ({"PYTHON_THREADPOOL_THREAD_COUNT": "48"}).worker_threads == 48
+    default = min(32, (os.cpu_count() or 1) + 4)
+    assert Settings.from_environ({}).worker_threads == default
+    assert Settings.from_environ({"PYTHON_THREADPOOL_THREAD_COUNT": "many"}).worker_threads == default

@@ -130,7 +130,7 @@ def test_empty_data_version_and_short_type() -> None:
         ("bad/missing_id.json", "id", "is missing"),
         ("bad/missing_event_type.json", "eventType", "is missing"),
         ("bad/data_not_object.json", "data", "not JSON"),
-        ("bad/unknown_event_type.json", "eventType", "'Microsoft.Storage.BlobCreated' is not an Azure ML event type"),
+        ("bad/unknown_event_type.json", "eventType", "'Microsoft.Storage.BlobTierChanged' is not an event type"),
         ("bad/topic_not_workspace.json", "topic", "is not an Azure ML workspace id"),
     ],
 )

@@ -132,3 +132,26 @@ def test_every_moment_has_a_next_deadline_at_the_written_local_time(naive: datet
     assert window.start < window.end
     inside = window_containing(spec, moment)
     assert inside is None or inside.start <= moment < inside.end
+
+
+def test_a_route_with_expect_acts_on_missed_expectations_only() -> None:
+    from shared.routing.routes import RoutesError
+    from shared.worker import parse_routes
+
+    text = """routes:
+  - name: nightly
+    expect:
+      every: {by: "07:00"}
+      event: {events: [RunCompleted]}
+    group: {by: [data.ExperimentName]}
+    actions:
+      - webhook: {url: "https://hooks.example.com/x", body: '{"run": {{ event.data.RunId|tojson }}}'}
+"""
+    with pytest.raises(RoutesError) as raised:
+        parse_routes(text, "routes.yaml", {})
+    assert "routes.yaml:6: route 'nightly': `group` does not apply to a route with `expect:`" in raised.value.problems
+    # Templates are checked against an ExpectationMissed example (which carries the opening event's data).
+    table = parse_routes(text.replace("    group: {by: [data.ExperimentName]}\n", ""), "routes.yaml", {})
+    (route,) = table.routes
+    assert route.event_types == () and isinstance(route.expect, Recurring)
+    assert route.actions[0].action.event_types == ("ExpectationMissed",)
