@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.events.model import EVENT_CLASSES, MAX_ID_CHARS, EventRejected
+from shared.events.model import EVENT_CLASSES, MAX_ID_CHARS, MODEL_MONITOR_SOURCE, EventRejected
 from shared.events.parse import parse_event
 from tests.support.events import load_event
 
@@ -119,3 +119,88 @@ def test_every_non_blank_id_is_kept_exactly(event_id: str) -> None:
 def test_distinct_ids_have_distinct_keys(left: str, right: str) -> None:
     if left.strip() and right.strip() and left != right:
         assert parse_event(changed(RUN, id=left)).key != parse_event(changed(RUN, id=right)).key
+
+
+# ---- what each schema's envelope becomes, and the words of each rejection ------------------------------
+
+CLOUD = load_event("cloudevents/run_status_changed_failed.json")
+
+
+def test_a_cloudevent_s_envelope_fields_are_read() -> None:
+    event = parse_event(CLOUD | {"dataversion": "1.0"})
+    assert (event.id, event.subject, event.schema, event.data_version) == (
+        CLOUD["id"], CLOUD["subject"], "CloudEvents", "1.0")  # fmt: skip
+    assert event.event_time is not None and event.event_time.isoformat().startswith("2025-03-04T10:02:11")
+
+
+def test_the_functions_binding_objects_are_read_as_their_json() -> None:
+    from scripts.local_host import binding_for
+
+    grid = parse_event(binding_for(RUN | {"dataVersion": "2"}))
+    assert (grid.id, grid.subject, grid.schema, grid.data_version) == (RUN["id"], RUN["subject"], "EventGrid", "2")
+    assert grid.event_time is not None and grid.run_status == "Failed"
+
+    import azure.functions as func
+
+    cloud = parse_event(func.CloudEvent(id=CLOUD["id"], source=CLOUD["source"], specversion="1.0", type=CLOUD["type"],
+                                        subject=CLOUD["subject"], time=CLOUD["time"], data=CLOUD["data"]))  # fmt: skip
+    assert (cloud.id, cloud.subject, cloud.schema) == (CLOUD["id"], CLOUD["subject"], "CloudEvents")
+    assert cloud.event_time is not None and cloud.run_id == CLOUD["data"]["runId"]
+
+
+def monitor_signal(**data: Any) -> dict[str, Any]:
+    return with_data(DRIFT, Source=MODEL_MONITOR_SOURCE, **data)
+
+
+WORDS = [
+    pytest.param(42, "an event must be a JSON object, got int", id="not an object"),
+    pytest.param(changed(RUN, id=None), "id: is missing", id="id missing"),
+    pytest.param(changed(RUN, id=[1]), "id: must be a string, got list", id="id a list"),
+    pytest.param(changed(RUN, id="i" * 1025), "id: is 1,025 characters long; at most 1,024 are accepted", id="long id"),
+    pytest.param(changed(RUN, eventTime=17), "eventTime: must be an ISO 8601 string, got int", id="time a number"),
+    pytest.param(changed(RUN, eventTime="soon"), "eventTime: is not an ISO 8601 time: 'soon'", id="time unreadable"),
+    pytest.param(changed(RUN, eventTime="0001-01-01T00:00:00+14:00"),
+                 "eventTime: is out of range once converted to UTC: 0001-01-01T00:00:00+14:00", id="time edge"),
+    pytest.param(changed(RUN, subject=7), "subject: must be a string, got int", id="subject a number"),
+    pytest.param(without(RUN, "runId"), "data.runId: is required for this event type but missing or null", id="req"),
+    pytest.param(with_data(RUN, runId="  "), "data.runId: is required for this event type but empty", id="empty"),
+    pytest.param(with_data(RUN, runId=[1]), "data.runId: must be a string, got list", id="string a list"),
+    pytest.param(with_data(RUN, runTags=[1]), "data.runTags: must be an object, got list", id="object a list"),
+    pytest.param(with_data(DRIFT, DriftCoefficient=False), "data.DriftCoefficient: must be a number, got bool",
+                 id="number a bool"),
+    pytest.param(with_data(DRIFT, DriftCoefficient="x"), "data.DriftCoefficient: must be a number, got 'x'",
+                 id="number text"),
+    pytest.param(with_data(DRIFT, DriftCoefficient="nan"), "data.DriftCoefficient: must be a finite number, got 'nan'",
+                 id="number nan"),
+    pytest.param(changed(RUN, data=3), "data: must be an object, got int", id="data a number"),
+    pytest.param(changed(RUN, data="{x"), "data: is a string that is not JSON", id="data not JSON"),
+    pytest.param(CLOUD | {"type": "Microsoft.X.Y"}, "type: 'Microsoft.X.Y' is not an event type this app takes",
+                 id="cloud type"),
+    pytest.param(monitor_signal(Violations=[1, 2]), "data.Violations: must be a list of objects", id="rows items"),
+    pytest.param(monitor_signal(Violations={"a": 1}), "data.Violations: must be a list of objects", id="rows object"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "words"), WORDS)
+def test_each_rejection_says_what_is_wrong_in_its_words(raw: Any, words: str) -> None:
+    with pytest.raises(EventRejected) as rejected:
+        parse_event(raw)
+    assert str(rejected.value) == words
+
+
+def test_envelope_fields_that_may_be_absent_or_odd() -> None:
+    no_subject = {key: value for key, value in RUN.items() if key != "subject"}
+    assert parse_event(no_subject).subject == ""
+    assert parse_event(changed(RUN, dataVersion=7)).data_version == ""
+    assert parse_event(changed(RUN, dataVersion="3")).data_version == "3"
+
+
+def test_optional_fields_that_are_absent_read_as_empty_of_their_kind() -> None:
+    bare = parse_event(changed(RUN, data={"runId": "r", "runStatus": "failed"}))
+    assert (bare.run_tags, bare.experiment_name, bare.run_status) == ({}, None, "Failed")
+    assert parse_event(with_data(RUN, runStatus="Exploded")).run_status == "Exploded"  # unknown: kept as sent
+    deployed = parse_event(without(DEPLOYED, next(k for k in DEPLOYED["data"] if k.lower() == "modelids")))
+    assert deployed.model_ids == []
+    signal = parse_event(monitor_signal(Violations=[{"group": "age"}]))
+    assert signal.violations == [{"group": "age"}]
+    assert parse_event(monitor_signal()).violations == []

@@ -183,6 +183,8 @@ def test_two_workers_taking_over_one_expired_claim_at_once_make_one_claim(ledger
         results = list(pool.map(lambda _: ledger.claim(record(), lease_seconds=60), range(2)))
     ledger._read = read  # type: ignore[method-assign]
     assert sorted(type(result).__name__ for result in results) == ["AlreadyHandled", "Claim"]
+    (handled,) = [result for result in results if isinstance(result, AlreadyHandled)]
+    assert handled.in_progress and handled.record.lease_until is not None  # it sees the winner's live claim
 
 
 def test_a_retry_keeps_the_record_s_creation_time(ledger: Ledger, clock: list[datetime]) -> None:
@@ -247,3 +249,34 @@ def test_a_rejection_is_one_record_per_input_and_id_with_the_payload_s_digest(le
     assert kept["x"].payload_sha256 == hashlib.sha256(payload).hexdigest()
     assert kept["x"].payload_blob == "" and kept["x"].payload_size == len(payload)
     assert ledger.rejected_payload(kept[""]) == payload
+
+
+def test_a_settled_outcome_over_a_failed_try_counts_both_attempts(ledger: Ledger) -> None:
+    failed = ledger.claim(record(), lease_seconds=60)
+    assert isinstance(failed, Claim)
+    ledger.finish(failed, FAILED, "500", 2, {})
+    settled = record(status=DONE)
+    settled.attempts = 1
+    assert isinstance(ledger.settle(settled), Claim)
+    (stored,) = ledger.records(event_id="evt-1")
+    assert (stored.status, stored.attempts) == (DONE, 3)
+
+
+@pytest.mark.parametrize(("operation", "what"), [("update_entity", "claim takeover"), ("get_entity", "claim")])
+def test_storage_failing_mid_claim_says_during_what(azurite: str, operation: str, what: str) -> None:
+    from azure.core.exceptions import ServiceRequestError
+
+    from shared.ledger.records import LedgerUnavailable
+
+    suffix = uuid.uuid4().hex[:10]
+    ledger = TableLedger(Settings.from_environ({"AzureWebJobsStorage": azurite, "LEDGER_TABLE": f"ledger{suffix}",
+                                                "REJECTED_TABLE": f"rejected{suffix}"}))  # fmt: skip
+    ledger.claim(record(), lease_seconds=0)
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise ServiceRequestError("connection refused")
+
+    setattr(ledger.table, operation, unreachable)
+    with pytest.raises(LedgerUnavailable) as raised:
+        ledger.claim(record(), lease_seconds=60)
+    assert str(raised.value) == f"ledger storage unavailable during {what}: connection refused"

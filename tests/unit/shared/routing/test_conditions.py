@@ -116,7 +116,7 @@ def test_every_root_of_the_event_view_is_reachable() -> None:
     event = parse_event(load_event("eventgrid/run_status_changed_failed.json") | {"dataVersion": "2"})
     view = event_view(event)
     for path, value in (("id", event.id), ("eventType", event.event_type), ("subject", event.subject),
-                        ("topic", event.topic), ("dataVersion", "2"), ("data.RunStatus", "Failed")):  # fmt: skip
+                        ("topic", event.topic), ("dataVersion", "2"), ("Data.RunStatus", "Failed")):  # fmt: skip
         (condition,), _ = parse_conditions(path, {"equals": value}, 1)
         assert condition.holds(view), path
 
