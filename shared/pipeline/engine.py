@@ -28,6 +28,7 @@ from shared.noise.gate import Gate, Hold
 from shared.pipeline.enricher import Enricher
 from shared.pipeline.reports import PLANNED, REJECTED, UNROUTED, ActionReport, emit
 from shared.platform.clock import now
+from shared.routing.explain import unrouted_reason
 from shared.routing.routes import Route, RouteAction, RouteTable
 from shared.settings import Settings
 
@@ -85,7 +86,7 @@ class Engine:
         acting = self._with_details(event, matched, deadline)
         unrouted = []
         if not acting and not expected:
-            why = "no route matches the run/model details" if matched else "no route matches"
+            why = "no route matches the run/model details" if matched else unrouted_reason(self.routes(), event)
             unrouted.append(ActionReport(event.id, event.event_type, function, None, None, UNROUTED, why))
             emit(unrouted[0])
         # Events derived from this one (a v2 model monitor's drift signal) take their own routes in

@@ -126,6 +126,19 @@ def explain(table: RouteTable, event: AmlEvent, silence: SilenceLookup | None = 
     return [explain_route(route, event, view, silence) for route in table.routes]
 
 
+_REASON_MAX = 300  # characters of an unrouted event's reason in its report and log line
+
+
+def unrouted_reason(table: RouteTable, event: AmlEvent) -> str:
+    """Why no route takes the event, for its report and log line: each route for its type and the
+    first condition that failed (bounded); routes for other types are not listed."""
+    misses = [explanation for explanation in explain(table, event) if not explanation.other_type]
+    if not misses:
+        return f"no route takes {event.short_type} events"
+    text = "no route matches: " + "; ".join(f"{miss.route}: {miss.reason}" for miss in misses)
+    return text if len(text) <= _REASON_MAX else text[: _REASON_MAX - 1] + "…"
+
+
 def event_lines(event: AmlEvent, explanations: list[Explanation]) -> list[str]:
     """An event's explanation as `replay.py --explain` prints it: the routes for its type one by one,
     the routes for other types on one line."""

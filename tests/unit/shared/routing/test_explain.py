@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scripts.make_event import build_event
 from shared.events.parse import parse_event
 from shared.routing.conditions import Condition, parse_conditions
-from shared.routing.explain import describe_gate, explain, failure
+from shared.routing.explain import describe_gate, explain, failure, unrouted_reason
 from shared.worker import parse_routes
 
 ROUTES = """
@@ -95,3 +95,17 @@ def test_a_reason_is_given_exactly_when_the_condition_fails(actual: object, op: 
     assert (reason is None) == condition.holds(view)
     if reason is not None:
         assert reason.startswith("data.Field: ")
+
+
+def test_an_unrouted_events_report_says_why_each_route_for_its_type_did_not_take_it() -> None:
+    table = parse_routes(ROUTES, "routes.yaml", {})
+    reason = unrouted_reason(table, event(**{"data.RunStatus": "Running"}))
+    assert reason == (
+        "no route matches: prod: data.RunStatus: 'Running' is not one of Failed, Canceled; "
+        "paused: disabled (`enabled: false`); its conditions hold; "
+        "tagged: data.RunTags.owner: missing, the route wants it present"
+    )
+    drift = parse_event(build_event("DatasetDriftDetected"))
+    assert unrouted_reason(table, drift) == "no route takes DatasetDriftDetected events"
+    long = unrouted_reason(table, event(**{"data.RunStatus": "x" * 5000}))
+    assert len(long) <= 300 and "xxx…" in long  # each value shown is bounded, and the whole reason
