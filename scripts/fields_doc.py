@@ -59,7 +59,8 @@ def render() -> str:
         ]
         for attribute, key, kind, required in cls.FIELDS:
             required_text = "yes" if required else "no"
-            lines.append(f"| `{key}` | `{attribute}` | {KIND_TEXT[kind]} | {required_text} | {MEANING.get(key, '')} |")
+            typed = f"`{attribute}`" if attribute else ""  # a payload key with no typed field of its own
+            lines.append(f"| `{key}` | {typed} | {KIND_TEXT[kind]} | {required_text} | {MEANING.get(key, '')} |")
     lines += [
         "",
         "## Added by `enrich: true`",

@@ -105,6 +105,25 @@ class BlobEvent(SourceEvent):
     url: str | None
     datastore: str | None
     datastore_uri: str | None  # azureml:// URI of the blob when its container is a datastore
+    # The `data` keys routes can name (docs/fields.md); `account` … `datastore` are added by the app.
+    FIELDS = (
+        ("account", "account", "str", True),
+        ("container", "container", "str", True),
+        ("blob_path", "blobPath", "str", True),
+        ("folder", "folder", "str", True),
+        ("datastore", "datastore", "str", False),
+        ("size", "contentLength", "number", False),
+        ("content_type", "contentType", "str", False),
+        ("etag", "eTag", "str", False),
+        ("blob_type", "blobType", "str", False),
+        ("api", "api", "str", False),
+        ("url", "url", "str", False),
+        ("", "sequencer", "str", False),
+        ("", "contentOffset", "number", False),
+        ("", "clientRequestId", "str", False),
+        ("", "requestId", "str", False),
+        ("", "storageDiagnostics", "object", False),
+    )
 
     @classmethod
     def read(

@@ -34,6 +34,20 @@ class PolicyStateEvent(SourceEvent):
     policy_definition_reference_id: str | None  # the definition inside an initiative
     timestamp: datetime | None  # when Azure Policy evaluated the resource (order by this, not eventTime)
     DEFAULT_CONDITION = ("subject", "contains", ML_RESOURCES)
+    # The `data` keys routes can name (docs/fields.md); the last four are added by the app.
+    FIELDS = (
+        ("compliance_state", "complianceState", "str", True),
+        ("policy_assignment_id", "policyAssignmentId", "str", True),
+        ("policy_definition_id", "policyDefinitionId", "str", True),
+        ("policy_definition_reference_id", "policyDefinitionReferenceId", "str", False),
+        ("compliance_reason_code", "complianceReasonCode", "str", False),
+        ("timestamp", "timestamp", "str", False),
+        ("", "subscriptionId", "str", False),
+        ("resource_id", "resourceId", "str", True),
+        ("resource_type", "resourceType", "str", True),
+        ("policy_assignment_name", "policyAssignmentName", "str", True),
+        ("policy_definition_name", "policyDefinitionName", "str", True),
+    )
 
     @classmethod
     def read(

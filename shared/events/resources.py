@@ -48,6 +48,24 @@ class ResourceEvent(SourceEvent):
     error_code: str | None
     error_message: str | None
     DEFAULT_CONDITION = ("subject", "contains", ML_RESOURCES)
+    # The `data` keys routes can name (docs/fields.md); the last five are added by the app.
+    FIELDS = (
+        ("operation_name", "operationName", "str", True),
+        ("resource_id", "resourceUri", "str", True),
+        ("resource_provider", "resourceProvider", "str", False),
+        ("operation_status", "status", "str", False),
+        ("correlation_id", "correlationId", "str", False),
+        ("", "authorization", "object", False),
+        ("", "httpRequest", "object", False),
+        ("", "subscriptionId", "str", False),
+        ("", "tenantId", "str", False),
+        ("", "resourceGroup", "str", False),
+        ("resource_type", "resourceType", "str", True),
+        ("", "outcome", "str", True),
+        ("caller", "caller", "str", False),
+        ("error_code", "errorCode", "str", False),
+        ("error_message", "errorMessage", "str", False),
+    )
 
     @classmethod
     def read(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scripts.local_host import binding_for
 from shared.events.arm import parse_resource_id
 from shared.events.blobs import common_folder, parse_datastores
+from shared.events.fields import path_problem
 from shared.events.model import EventRejected
 from shared.events.parse import parse_event
 from tests.support.events import EVENTS, load_event
@@ -200,3 +201,14 @@ def test_titles_say_what_happened() -> None:
     odd = load_event("sources/eventgrid/resource_action_failure.json")
     odd["data"]["operationName"] = "restart"
     assert parse_event(odd).title == "cpu-instance-dana: restart failed"
+
+
+def test_route_paths_the_new_types_lack_are_named() -> None:
+    blob = ("Microsoft.Storage.BlobCreated",)
+    assert path_problem("data.container", blob) is None and path_problem("data.CONTENTLENGTH", blob) is None
+    assert path_problem("data.storageDiagnostics.batchId", blob) is None
+    problem = path_problem("data.containr", blob)
+    assert problem is not None and "BlobCreated events have no such field (did you mean data.container?" in problem
+    resource = ("Microsoft.Resources.ResourceWriteFailure",)
+    assert path_problem("data.resourceType", resource) is None and path_problem("data.outcome", resource) is None
+    assert path_problem("data.complianceState", resource) is not None
