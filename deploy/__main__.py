@@ -20,16 +20,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prefix = f"{args.hook}:"
     try:
-        from deploy import hooks
         from deploy.azcli import Cli, DeployError
+        from deploy.common import Env
+        from deploy.postdeploy import postdeploy
+        from deploy.postprovision import postprovision
+        from deploy.preprovision import preprovision
+        from deploy.teardown import teardown
 
+        hooks = {"preprovision": preprovision, "postprovision": postprovision, "postdeploy": postdeploy}
         cli = Cli(dry_run=args.dry_run)
         try:
-            env = hooks.Env(cli)
+            env = Env(cli)
             if args.hook == "teardown":
-                hooks.teardown(cli, env, assume_yes=args.yes)
+                teardown(cli, env, assume_yes=args.yes)
             else:
-                hooks.HOOKS[args.hook](cli, env)
+                hooks[args.hook](cli, env)
         except DeployError as error:
             print(f"{prefix} {error}", file=sys.stderr)
             return 1

@@ -2,7 +2,7 @@
 // down` deletes every resource group this deployment puts a resource into, and the workspace's
 // (or an existing ACS resource's) group must survive that. What the app needs outside its group
 // (system topic, workspace role, event subscriptions, ACS sender role, policy assignments) is
-// deployed by the azd hooks in deploy/hooks.py from infra/hooks/. See docs/deploy.md.
+// deployed by the azd hooks in deploy/ from infra/hooks/. See docs/deploy.md.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -239,7 +239,7 @@ module deadLetterRbac 'app/deadletter-rbac.bicep' = if (!empty(systemTopicPrinci
   }
 }
 
-// azd stores these in the environment; the hooks (deploy/hooks.py) read them.
+// azd stores these in the environment; the hooks (deploy/) read them.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name

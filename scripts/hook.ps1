@@ -1,4 +1,4 @@
-# Runs one azd hook (deploy/hooks.py) with the project's own interpreter, never the system
+# Runs one azd hook (deploy/<hook>.py) with the project's own interpreter, never the system
 # python (which usually lacks the app's packages). Creates .venv when it is missing.
 # usage: scripts/hook.ps1 HOOK [--dry-run] [--yes]
 $ErrorActionPreference = 'Stop'

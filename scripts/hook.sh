@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs one azd hook (deploy/hooks.py) with the project's own interpreter, never the system
+# Runs one azd hook (deploy/<hook>.py) with the project's own interpreter, never the system
 # python3 (which usually lacks the app's packages). Creates .venv with scripts/setup_env.sh
 # --deploy when it is missing. usage: scripts/hook.sh HOOK [--dry-run] [--yes]
 set -eu

@@ -110,10 +110,10 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    summary, _, rest = __doc__.partition("\n\n")
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )  # fmt: skip
+        description=summary, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("event_type", metavar="TYPE", help="RunStatusChanged, RunCompleted, ModelRegistered, ...")
     parser.add_argument("values", nargs="*", metavar="PATH=VALUE", help="fields to set, e.g. data.RunStatus=Failed")
     parser.add_argument("--schema", choices=("eventgrid", "cloudevents"), default="eventgrid")

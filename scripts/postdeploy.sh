@@ -1,3 +1,3 @@
 #!/bin/sh
-# azd postdeploy hook (POSIX); the logic is deploy/hooks.py. Options: --dry-run.
+# azd postdeploy hook (POSIX); the logic is deploy/postdeploy.py. Options: --dry-run.
 exec "$(dirname "$0")/hook.sh" postdeploy "$@"

@@ -237,10 +237,10 @@ def _action_article(action: ActionPreview) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    summary, _, rest = __doc__.partition("\n\n")
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )  # fmt: skip
+        description=summary, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="event JSON files or folders")
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     parser.add_argument("--out", default="preview", metavar="DIR", help="where to write (default: %(default)s)")

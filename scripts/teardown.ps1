@@ -1,3 +1,3 @@
-# azd teardown hook (pwsh); the logic is deploy/hooks.py. Options: --dry-run, --yes.
+# azd teardown hook (pwsh); the logic is deploy/teardown.py. Options: --dry-run, --yes.
 & (Join-Path $PSScriptRoot 'hook.ps1') teardown @args
 exit $LASTEXITCODE

@@ -1,3 +1,3 @@
 #!/bin/sh
-# azd teardown hook (POSIX); the logic is deploy/hooks.py. Options: --dry-run, --yes.
+# azd teardown hook (POSIX); the logic is deploy/teardown.py. Options: --dry-run, --yes.
 exec "$(dirname "$0")/hook.sh" teardown "$@"

@@ -208,10 +208,10 @@ def run_file(case_file: CaseFile, routes_file: Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    summary, _, rest = __doc__.partition("\n\n")
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )  # fmt: skip
+        description=summary, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("cases", nargs="+", metavar="CASES", help="case files (YAML)")
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     args = parser.parse_args(argv)

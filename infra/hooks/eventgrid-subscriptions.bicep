@@ -1,7 +1,7 @@
 // One Event Grid subscription per Event Grid-triggered function whose event types the topic emits:
 // the workspace's system topic (Azure ML events), or a storage account's, a subscription's policy or
 // a resource group's / subscription's Resource Manager topic (eventTypePrefix; docs/event-sources.md).
-// Deployed by the postdeploy hook (deploy/hooks.py) into the topic's resource group *after* the code
+// Deployed by the postdeploy hook (deploy/postdeploy.py) into the topic's resource group *after* the code
 // is published (Event Grid rejects an AzureFunction destination whose function is
 // not deployed yet). Incremental and
 // idempotent: re-running updates the same subscriptions in place.

@@ -1,7 +1,8 @@
 // An Event Grid system topic: the Azure ML workspace's (preprovision hook), or one of the optional
 // sources' (postdeploy hook: storage accounts, a subscription's policy states, a resource group's or
-// subscription's resource events). Deployed by deploy/hooks.py into the topic's resource group, never
-// by main.bicep: `azd down` deletes every resource group main.bicep deploys into. A source can have
+// subscription's resource events). Deployed by deploy/preprovision.py and deploy/sources.py into
+// the topic's resource group, never by main.bicep: `azd down` deletes every resource group
+// main.bicep deploys into. A source can have
 // only one system topic (a second one for the same source fails): the hook finds an existing one and passes its name,
 // location, tags (ours merged into the owner's) and identities, so this PUT adopts it without
 // replacing anything but turning on the system-assigned identity that dead-lettering uses.

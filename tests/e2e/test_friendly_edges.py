@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts import azurite as azurite_tool
 from scripts import make_event, replay, send_event, silence, validate_routes
 from shared.events.parse import parse_event
 
@@ -23,16 +24,9 @@ routes:
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_send_event_without_a_host_prints_a_one_line_hint(capsys: pytest.CaptureFixture[str]) -> None:
-    status = send_event.main(["--host", f"http://127.0.0.1:{free_port()}", str(ROOT / "tests/events/eventgrid")])
+    nobody = f"http://127.0.0.1:{azurite_tool._free_port()}"
+    status = send_event.main(["--host", nobody, str(ROOT / "tests/events/eventgrid")])
     err = capsys.readouterr().err
     assert status == 1
     assert err.count("\n") == 1 and "no Functions host answers" in err and "func start" in err

@@ -27,6 +27,7 @@ from tests.infra.bicep_support import (
 FUNCTIONS_JSON = REPO_ROOT / "shared" / "functions.json"
 FUNCTION_EVENT_TYPES = {k: v for k, v in json.loads(FUNCTIONS_JSON.read_text()).items() if not k.startswith("_")}
 HOOKS = INFRA / "hooks"
+DEPLOY_SOURCE = "\n".join(p.read_text() for p in sorted((REPO_ROOT / "deploy").glob("*.py")))  # the hooks' code
 SUBSCRIPTIONS = HOOKS / "eventgrid-subscriptions.bicep"
 MAIN = INFRA / "main.bicep"
 FUNCTION_APP = INFRA / "app" / "function-app.bicep"
@@ -342,12 +343,12 @@ def test_resource_api_versions_are_checked_or_justified(path: Path) -> None:
 
 def test_main_outputs_what_the_hooks_need() -> None:
     outputs = set(parsed(MAIN)["outputs"])
-    hooks = (REPO_ROOT / "deploy" / "hooks.py").read_text()
+    hooks = DEPLOY_SOURCE
     needed = {"AZURE_FUNCTION_APP_ID", "AZURE_FUNCTION_APP_NAME", "AZURE_STORAGE_ACCOUNT_ID", "DEAD_LETTER_CONTAINER",
               "APP_PRINCIPAL_ID", "ACS_RESOURCE_ID", "AZURE_KEY_VAULT_NAME"}  # fmt: skip
     assert needed <= outputs
     for name in needed:
-        assert f'"{name}"' in hooks, f"deploy/hooks.py does not use {name}"
+        assert f'"{name}"' in hooks, f"deploy/ does not use {name}"
     # what the preprovision hook sets, main.bicep must not overwrite with an output
     assert not {"SYSTEM_TOPIC_NAME", "SYSTEM_TOPIC_RESOURCE_GROUP", "SYSTEM_TOPIC_PRINCIPAL_ID"} & outputs
 
@@ -363,7 +364,7 @@ def test_main_parameters_cover_every_required_parameter() -> None:
 def test_parameters_a_hook_sets_do_not_make_azd_prompt_before_the_hook() -> None:
     # `azd up` resolves main.parameters.json once before the preprovision hook runs: a required
     # parameter mapped to a value only the hook sets would be prompted for (or fail with --no-prompt).
-    hooks = (REPO_ROOT / "deploy" / "hooks.py").read_text()
+    hooks = DEPLOY_SOURCE
     set_by_hooks = set(re.findall(r'env\.set\("([A-Z_]+)"', hooks))
     assert {"SYSTEM_TOPIC_PRINCIPAL_ID", "EXISTING_ACS_ENDPOINT"} <= set_by_hooks
     mapping = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
@@ -484,7 +485,7 @@ def test_key_vault_keeps_soft_delete_without_purge_protection() -> None:
     vault = config(parsed(INFRA / "app" / "keyvault.bicep")["resources"]["vault"])["properties"]
     assert vault["enableSoftDelete"] is True and vault.get("enablePurgeProtection") in (None, False)
     # the preprovision hook purges this environment's soft-deleted vault (docs/deploy.md, Key Vault)
-    assert "keyvault" in (REPO_ROOT / "deploy" / "hooks.py").read_text()
+    assert "keyvault" in DEPLOY_SOURCE
 
 
 # ---- against the published type definitions (a vendored subset, see its _source) ---------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.hooks import deployment_name
+from deploy.common import deployment_name
 from tests.infra.azure_stub import Azure
 from tests.infra.test_hooks import APP_SUB, ENV, answer_workspace, deployed, provisioned, run, workspace_id
 
@@ -24,9 +24,9 @@ COMMANDS = [
     if line.strip() and not line.strip().startswith("#")
 ]
 KNOWN_AZD = {("auth", "login"), ("env", "new"), ("env", "set"), ("up",), ("down",), ("hooks", "run")}
-SETTINGS_READ = (REPO_ROOT / "infra" / "main.parameters.json").read_text() + (
-    REPO_ROOT / "deploy" / "hooks.py"
-).read_text()
+SETTINGS_READ = (REPO_ROOT / "infra" / "main.parameters.json").read_text() + "".join(
+    p.read_text() for p in (REPO_ROOT / "deploy").glob("*.py")
+)
 
 
 def test_the_doc_has_commands() -> None:

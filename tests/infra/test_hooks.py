@@ -1,4 +1,4 @@
-"""The azd hooks (deploy/hooks.py through scripts/*.sh), run as azd runs them, against a stub `az`
+"""The azd hooks (deploy/<hook>.py through scripts/*.sh), run as azd runs them, against a stub `az`
 and `azd` on PATH that record every call and answer as Azure does. Asserts the commands, their
 scopes and parameters, the retries while Azure is not ready, and that failures end in one clear
 message and a non-zero exit, never a traceback."""
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from deploy.hooks import PROJECT, deployment_name
+from deploy.common import PROJECT, deployment_name
 from scripts.render_filters import load_function_event_types, subscription_name
 from tests.infra.azure_stub import Azure, Call
 
@@ -614,7 +614,7 @@ def test_deployment_names_carry_the_environment_and_fit_arm(environment: str) ->
 
 
 def test_every_hook_template_is_deployed_under_its_own_name() -> None:
-    source = (REPO_ROOT / "deploy" / "hooks.py").read_text()
+    source = "\n".join(p.read_text() for p in (REPO_ROOT / "deploy").glob("*.py"))
     purposes = {p.stem for p in (REPO_ROOT / "infra" / "hooks").glob("*.bicep")}
     assert len(purposes) == 6
     # A purpose deployed once per source names its template: `template="eventgrid-subscriptions"`.

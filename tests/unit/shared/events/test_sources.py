@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scripts.local_host import binding_for
 from shared.events.arm import parse_resource_id
 from shared.events.blobs import common_folder, parse_datastores
+from shared.events.catalog import FUNCTION_EVENT_TYPES, FUNCTION_FOR_EVENT_TYPE
 from shared.events.fields import path_problem
 from shared.events.model import EventRejected
 from shared.events.parse import parse_event
@@ -212,3 +213,33 @@ def test_route_paths_the_new_types_lack_are_named() -> None:
     resource = ("Microsoft.Resources.ResourceWriteFailure",)
     assert path_problem("data.resourceType", resource) is None and path_problem("data.outcome", resource) is None
     assert path_problem("data.complianceState", resource) is not None
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [t for f in ("data_events", "policy_events", "resource_events") for t in FUNCTION_EVENT_TYPES[f]],
+)
+def test_every_type_the_new_functions_take_parses_in_both_schemas(event_type: str) -> None:
+    """The shipped example of each of the 14 types (shared/example_events.json), as sent in either schema."""
+    examples = json.loads((Path(__file__).resolve().parents[4] / "shared" / "example_events.json").read_text())
+    grid = examples[event_type]
+    cloud = {"specversion": "1.0", "id": grid["id"], "source": grid["topic"], "subject": grid["subject"],
+             "type": grid["eventType"], "time": grid["eventTime"], "data": grid["data"]}  # fmt: skip
+    one, other = parse_event(grid), parse_event(cloud)
+    assert one.event_type == other.event_type == event_type
+    assert one.fields == other.fields and one.function == FUNCTION_FOR_EVENT_TYPE[event_type]
+    assert one.title and one.facts() and one.studio_url.startswith("https://")
+
+
+def test_a_malformed_datastores_setting_fails_validation(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from scripts import validate_routes
+
+    routes = Path(__file__).resolve().parents[4] / "routes.yaml"
+    monkeypatch.setenv("DATASTORES", "stcontosomldata/training-data=https://not-a-datastore")
+    assert validate_routes.main(["--routes", str(routes)]) == 1
+    assert "DATASTORES: 'stcontosomldata/training-data=https://not-a-datastore' is not" in capsys.readouterr().err
+
+
+def test_times_in_fields_are_iso_8601_in_json() -> None:
+    event = parse_event(load_event("sources/eventgrid/policy_state_changed.json"))
+    assert event.to_dict()["fields"]["timestamp"].startswith("2025-03-04T11:40:02.4")
