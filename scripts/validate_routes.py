@@ -35,6 +35,7 @@ def settings_environ(file: Path | None, default: Path = LOCAL_SETTINGS) -> tuple
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.events.blobs import DATASTORES_SETTING, parse_datastores
     from shared.problems import Problems
     from shared.routing.routes import RoutesError
     from shared.settings import Settings
@@ -58,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {problem}", file=sys.stderr)
         if any("is not set" in problem for problem in error.problems):
             print(f"  (settings read: {source})", file=sys.stderr)
+        return 1
+    # The DATASTORES setting (blob events' datastores): the app logs a bad entry and ignores it.
+    _, bad_datastores = parse_datastores(environ.get(DATASTORES_SETTING, ""))
+    if bad_datastores:
+        print(f"{len(bad_datastores)} problem(s) in the app settings ({source}):", file=sys.stderr)
+        for problem in bad_datastores:
+            print(f"  {problem}", file=sys.stderr)
         return 1
     # Checks too slow for a worker's cold start (e.g. a pipeline YAML through azure.ai.ml's load_job).
     problems, notes = Problems(str(path)), Problems(str(path))

@@ -129,9 +129,14 @@ class AmlEvent:
             "workspace": self.workspace.to_dict() if self.workspace is not None else None,
             "studioUrl": self.studio_url,
             "title": self.title,
-            "fields": {name: value for name, value in self.fields.items()},
+            "fields": {name: _plain(value) for name, value in self.fields.items()},
             "data": dict(self.data),
         }
+
+
+def _plain(value: Any) -> Any:
+    """A field as JSON-ready data: times in ISO 8601 (a policy state's `timestamp`)."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 class RunEvent(AmlEvent):

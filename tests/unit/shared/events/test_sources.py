@@ -229,3 +229,17 @@ def test_every_type_the_new_functions_take_parses_in_both_schemas(event_type: st
     assert one.event_type == other.event_type == event_type
     assert one.fields == other.fields and one.function == FUNCTION_FOR_EVENT_TYPE[event_type]
     assert one.title and one.facts() and one.studio_url.startswith("https://")
+
+
+def test_a_malformed_datastores_setting_fails_validation(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from scripts import validate_routes
+
+    routes = Path(__file__).resolve().parents[4] / "routes.yaml"
+    monkeypatch.setenv("DATASTORES", "stcontosomldata/training-data=https://not-a-datastore")
+    assert validate_routes.main(["--routes", str(routes)]) == 1
+    assert "DATASTORES: 'stcontosomldata/training-data=https://not-a-datastore' is not" in capsys.readouterr().err
+
+
+def test_times_in_fields_are_iso_8601_in_json() -> None:
+    event = parse_event(load_event("sources/eventgrid/policy_state_changed.json"))
+    assert event.to_dict()["fields"]["timestamp"].startswith("2025-03-04T11:40:02.4")
