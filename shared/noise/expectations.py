@@ -1,25 +1,12 @@
-"""Open expectations in Table Storage (EXPECT_TABLE), laid out so that the timer reads only what is due.
+"""What events and the timer do to the open expectations of routes with `expect:` (docs/expectations.md);
+the rows they live in, and how they are laid out, are in expectation_rows.py.
 
-Two kinds of partition:
-- one per expectation, `x-<route>|<hash>`: the hash of the route and its `same:` values (a follow-up
-  expectation) or of the route and the window's date (a recurring one). It holds the `state` row
-  (`status` open / fired / closed / late, `seq` counting the expectation's openings, `due`, the
-  opening event, `fire_until` while the timer delivers it) and, for `at_least`, a `seen|<seq>|<event>`
-  row per matching event (keyed by event id: a redelivered event counts once);
-- one per minute of due time, `due-YYYYMMDDHHMM`, with a row per expectation (or expired state to
-  remove) falling due in that minute. The timer reads the partitions from the start up to the
-  current minute: a range of partition keys, so it reads the due rows and nothing else, however many
-  expectations are open. A due row leaves its partition once handled.
-
-Every change to a state row is guarded by its etag, so an opening, a follow-up and the timer racing
-on one expectation settle on one outcome: the loser reads the row again and sees what happened. The
-due row is written before the state row, so a crash between them leaves a due row that points at
+The due row is written before the state row, so a crash between them leaves a due row that points at
 nothing (dropped when read), never an open expectation that nothing will fire.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -28,14 +15,21 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.events.expectation import ExpectationMissed
-from shared.events.model import AmlEvent, EventRejected
-from shared.events.parse import parse_event
-from shared.ledger.records import LedgerUnavailable
+from shared.events.model import AmlEvent
+from shared.noise.expectation_rows import (
+    COLLECT,
+    FIRE,
+    STATE_ROW,
+    Due,
+    ExpectationRows,
+    event_from,
+    same_values,
+    state_partition,
+    window_partition,
+)
 from shared.noise.stored import stored_event_json
 from shared.platform.clock import now as clock_now
 from shared.platform.clock import utc
-from shared.platform.errors import first_line
-from shared.platform.storage import insert_entity
 from shared.platform.tables import table_key
 from shared.settings import Settings
 
@@ -47,10 +41,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("aml_events.noise.expectations")
 
-STATE_ROW = "state"
-DUE_PREFIX = "due-"
 OPEN, FIRED, CLOSED, LATE = "open", "fired", "closed", "late"
-FIRE, COLLECT = "fire", "collect"
 # What an event did to an expectation: the status of its report (settled: nothing left to do).
 OPENED, ALREADY_OPEN, COUNTED, CLOSED_IN_TIME, CLOSED_LATE, IGNORED = "opened", "open", "counted", "closed", "late", \
     "ignored"  # fmt: skip
@@ -58,20 +49,6 @@ STEP_STATUSES = (OPENED, ALREADY_OPEN, COUNTED, CLOSED_IN_TIME, CLOSED_LATE, IGN
 RETENTION = timedelta(days=2)  # closed state is kept this long: Event Grid redelivers for 24 hours
 RETRY_SECONDS = 60.0  # a missed expectation whose actions failed is fired again this much later
 MAX_FIRE_TRIES = 5
-_ETAG_ATTEMPTS = 20
-_MISSING_VALUE = "(none)"
-
-
-@dataclass(frozen=True)
-class Due:
-    """A due row: the expectation (partition and opening number) to fire, or expired state to remove."""
-
-    partition: str  # its own `due-…` partition
-    row: str
-    state: str  # the expectation's partition
-    seq: int
-    kind: str  # FIRE or COLLECT
-    route: str
 
 
 @dataclass(frozen=True)
@@ -84,27 +61,15 @@ class Step:
     late: ExpectationMissed | None = None  # the `resolved_late` notice to deliver
 
 
-def bucket(moment: datetime) -> str:
-    return DUE_PREFIX + moment.astimezone(UTC).strftime("%Y%m%d%H%M")
-
-
 def expectation_id(route: str, partition: str, seq: int) -> str:
     """The synthetic event's id: the ledger key of the missed expectation's actions."""
     return f"expectation:{route}:{partition[-16:]}:{seq}"
 
 
-class ExpectationStore:
+class ExpectationStore(ExpectationRows):
     def __init__(self, settings: Settings, now: Callable[[], datetime] = clock_now) -> None:
-        self.settings = settings
-        self.now = now
-        self.table_name = settings.expect_table
+        super().__init__(settings, now)
         self._armed: set[tuple[str, str, str]] = set()
-
-    @property
-    def table(self) -> Any:
-        from shared.platform.storage import existing_table
-
-        return existing_table(self.settings, self.table_name)
 
     # ---- follow-up expectations -------------------------------------------------------------------
 
@@ -112,7 +77,7 @@ class ExpectationStore:
         """The route's event arrived: expect a follow-up within `spec.within` of now."""
         at = self.now()
         values = same_values(event, spec.same)
-        partition = _partition(route, values)
+        partition = state_partition(route, values)
         outcome: dict[str, Any] = {}
 
         def change(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -147,7 +112,7 @@ class ExpectationStore:
         """A follow-up arrived: close the expectation it answers (silently before the deadline)."""
         at = self.now()
         values = same_values(event, spec.same)
-        partition = _partition(route, values)
+        partition = state_partition(route, values)
         moment = _event_moment(event, at)
         row = self._state(partition)
         if row is None or row.get("status") in (CLOSED, LATE):
@@ -184,10 +149,10 @@ class ExpectationStore:
         window = window_containing(spec, moment)
         if window is None:
             passed = last_window(spec, moment)
-            row = self._state(_window_partition(route, passed)) if passed else None
+            row = self._state(window_partition(route, passed)) if passed else None
             if passed is None or row is None or row.get("status") not in (OPEN, FIRED):
                 return Step(route, "ignored", "outside the expectation's windows")
-            return self._close(route, _window_partition(route, passed), row, spec, event, at)
+            return self._close(route, window_partition(route, passed), row, spec, event, at)
         partition = self._ensure_window(route, spec, window)
         self._remember_reference(route, event)
         row = self._state(partition)
@@ -196,7 +161,7 @@ class ExpectationStore:
         return self._close(route, partition, row, spec, event, at)
 
     def _ensure_window(self, route: str, spec: Recurring, window: Window) -> str:
-        partition = _window_partition(route, window)
+        partition = window_partition(route, window)
         self._add_due(window.end, partition, 1, FIRE, route)
         self._insert_ignoring_existing({
             "PartitionKey": partition, "RowKey": STATE_ROW, "route": route, "kind": "recurring", "status": OPEN,
@@ -204,20 +169,6 @@ class ExpectationStore:
             "fire_tries": 0,
         })  # fmt: skip
         return partition
-
-    def _remember_reference(self, route: str, event: AmlEvent) -> None:
-        """The last matching event per route: the workspace and experiment a missed window links to."""
-        entity = {"PartitionKey": f"ref-{table_key(route)}", "RowKey": "last", "event": stored_event_json(event)}
-        self._call("recording an expectation's event", self.table.upsert_entity, entity)
-
-    def _reference(self, route: str) -> AmlEvent | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            entity = self.table.get_entity(f"ref-{table_key(route)}", "last")
-        except ResourceNotFoundError:
-            return None
-        return _event_from(entity.get("event"))
 
     # ---- closing ----------------------------------------------------------------------------------
 
@@ -260,24 +211,7 @@ class ExpectationStore:
             notice = self._as_event(route, partition, outcome["row"], spec, late=event)
         return Step(route, status, detail, notice)
 
-    def _seen(self, partition: str, seq: int) -> int:
-        prefix = f"seen|{seq:06d}|"
-        rows = self.table.query_entities(
-            "PartitionKey eq @p and RowKey ge @lo and RowKey lt @hi",
-            parameters={"p": partition, "lo": prefix, "hi": prefix[:-1] + "}"}, select=["RowKey"],
-        )  # fmt: skip
-        return sum(1 for _ in rows)
-
     # ---- the timer --------------------------------------------------------------------------------
-
-    def due(self) -> list[Due]:
-        """The due rows of every minute up to now: only the partitions that are due are read."""
-        rows = self._call("reading due expectations", lambda: list(self.table.query_entities(
-            "PartitionKey ge @first and PartitionKey le @last",
-            parameters={"first": DUE_PREFIX, "last": bucket(self.now())},
-        )))  # fmt: skip
-        return [Due(row["PartitionKey"], row["RowKey"], row["state"], int(row["seq"]), row["kind"], row["route"])
-                for row in rows]  # fmt: skip
 
     def take(self, due: Due, lease_seconds: float, spec: FollowUp | Recurring) -> ExpectationMissed | None:
         """The missed expectation to deliver, marked fired (or a fire whose worker died, resumed); None
@@ -341,14 +275,14 @@ class ExpectationStore:
                 self._delete(due.state, entity["RowKey"])
         self._delete_due(due)
 
-    # ---- rows -------------------------------------------------------------------------------------
+    # ---- the synthetic event ----------------------------------------------------------------------
 
     def _as_event(
         self, route: str, partition: str, row: dict[str, Any], spec: FollowUp | Recurring,
         late: AmlEvent | None = None,
     ) -> ExpectationMissed:  # fmt: skip
         seq, at_least = int(row["seq"]), spec.at_least
-        opening = _event_from(row.get("opening"))
+        opening = event_from(row.get("opening"))
         reference = None if opening else self._reference(route)
         seen = self._seen(partition, seq) if at_least > 1 else 0
         return ExpectationMissed.of(
@@ -357,125 +291,12 @@ class ExpectationStore:
             late=late, reference=reference,
         )  # fmt: skip
 
-    def _state(self, partition: str) -> dict[str, Any] | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return dict(self._call("reading an expectation", self.table.get_entity, partition, STATE_ROW))
-        except ResourceNotFoundError:
-            return None
-
-    def _update_state(self, partition: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> None:
-        """Apply `change` to the state row (None: absent) under its etag, reading again when another
-        writer won; `change` returns the row to write, or None to write nothing."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-
-        for _ in range(_ETAG_ATTEMPTS):
-            try:
-                existing = self._call("reading an expectation", self.table.get_entity, partition, STATE_ROW)
-                row: dict[str, Any] | None = dict(existing)
-                etag = existing.metadata["etag"]
-            except ResourceNotFoundError:
-                row, etag = None, None
-            written = change(row)
-            if written is None:
-                return
-            try:
-                if etag is None:
-                    self._call("opening an expectation", insert_entity, self.table, written)
-                else:
-                    self._call("updating an expectation", self.table.update_entity, written, mode="replace",
-                               etag=etag, match_condition=MatchConditions.IfNotModified)  # fmt: skip
-                return
-            except (ResourceExistsError, ResourceModifiedError):
-                continue
-        raise LedgerUnavailable(f"expectation {partition}: too many concurrent writers; Event Grid will redeliver")
-
-    def _add_due(self, due: datetime, partition: str, seq: int, kind: str, route: str) -> None:
-        self._insert_ignoring_existing({"PartitionKey": bucket(due), "RowKey": _due_row(partition, seq, kind),
-                                        "state": partition, "seq": seq, "kind": kind, "route": route})  # fmt: skip
-
-    def _remove_due(self, due: datetime, partition: str, seq: int, kind: str) -> None:
-        self._delete(bucket(due), _due_row(partition, seq, kind))
-
-    def _delete_due(self, due: Due) -> None:
-        self._delete(due.partition, due.row)
-
-    def _delete(self, partition: str, row: str) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            self._call("removing an expectation row", self.table.delete_entity, partition, row)
-        except ResourceNotFoundError:
-            pass
-
-    def _insert_ignoring_existing(self, entity: dict[str, Any]) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        try:
-            self._call("writing an expectation", insert_entity, self.table, entity)
-        except ResourceExistsError:
-            pass
-
-    @staticmethod
-    def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Storage failures become LedgerUnavailable (Event Grid redelivers; the timer tries next minute);
-        conflicts and absences are the callers' to handle."""
-        from azure.core.exceptions import (
-            AzureError,
-            ResourceExistsError,
-            ResourceModifiedError,
-            ResourceNotFoundError,
-        )
-
-        try:
-            return fn(*args, **kwargs)
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-            raise
-        except AzureError as error:
-            raise LedgerUnavailable(f"expectation storage unavailable while {what}: {first_line(error)}") from error
-
-
-def same_values(event: AmlEvent, paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    from shared.routing.conditions import event_view, resolve
-
-    view = event_view(event)
-    values = []
-    for path in paths:
-        value = resolve(view, path)
-        values.append((path, str(value) if isinstance(value, (str, int, float, bool)) else _MISSING_VALUE))
-    return tuple(values)
-
-
-def _partition(route: str, values: tuple[tuple[str, str], ...]) -> str:
-    digest = hashlib.sha256(json.dumps([route, values]).encode("utf-8")).hexdigest()[:32]
-    return "x-" + table_key(f"{route}|{digest}")
-
-
-def _window_partition(route: str, window: Window) -> str:
-    return _partition(route, (("window", window.key),))
-
-
-def _due_row(partition: str, seq: int, kind: str) -> str:
-    return f"{partition}|{seq}|{kind}"
-
 
 def _event_moment(event: AmlEvent, at: datetime) -> datetime:
     """When the event happened: its own time, unless missing or ahead of the clock (then: now)."""
     if event.event_time is None or event.event_time.tzinfo is None:
         return at
     return min(event.event_time.astimezone(UTC), at)
-
-
-def _event_from(text: Any) -> AmlEvent | None:
-    if not text:
-        return None
-    try:
-        return parse_event(json.loads(text))
-    except (ValueError, EventRejected) as error:  # written by this app: only a bug gets here
-        logger.error("expectation event cannot be read back: %s", error)
-        return None
 
 
 def _utc(value: Any) -> datetime:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from shared.noise.expectations import COLLECT, ExpectationStore, Step
+from shared.noise.expectation_rows import COLLECT
+from shared.noise.expectations import ExpectationStore, Step
 from shared.routing.expect import FollowUp, Recurring
 
 if TYPE_CHECKING:

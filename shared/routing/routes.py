@@ -202,7 +202,7 @@ def _parse_route(
     conditions += _default_conditions(spec, problems, event_types, conditions)
     expect = None
     if written_expect is not None:
-        from shared.routing.expect import parse_expect  # zoneinfo only for routes with `expect:`
+        from shared.routing.expect_parse import parse_expect  # zoneinfo only for routes with `expect:`
 
         expect = parse_expect(spec, problems, event_types)
     # The actions of a route with `expect:` see the synthetic events only.

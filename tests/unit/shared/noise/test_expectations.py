@@ -11,7 +11,8 @@ import pytest
 
 from shared.events.expectation import EXPECTATION_MISSED, EXPECTATION_RESOLVED_LATE
 from shared.events.parse import parse_event
-from shared.noise.expectations import COLLECT, FIRE, RETENTION, ExpectationStore
+from shared.noise.expectation_rows import COLLECT, FIRE
+from shared.noise.expectations import RETENTION, ExpectationStore
 from shared.routing.expect import EventFilter, FollowUp, Recurring
 from shared.settings import Settings
 

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.problems import Problems
-from shared.routing.expect import EventFilter, FollowUp, Recurring, parse_expect
+from shared.routing.expect import EventFilter, FollowUp, Recurring
+from shared.routing.expect_parse import parse_expect
 from shared.routing.expect_windows import last_window, next_window, window_containing, window_ending_on
 from shared.routing.yamlsource import load_yaml
 
