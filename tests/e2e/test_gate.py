@@ -7,26 +7,13 @@ import copy
 import logging
 import re
 import uuid
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from shared.worker import current_engine
 from tests.support.events import load_event
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
 
-
-@pytest.fixture
-def noise_env(app_env, tmp_path: Path):
-    suffix = uuid.uuid4().hex[:8]
-
-    def write_routes(text: str, **settings: str) -> Path:
-        return app_env(text, DIGEST_TABLE=f"digests{suffix}", SILENCE_TABLE=f"silences{suffix}",
-                       GUARDRAIL_TABLE=f"guardrails{suffix}", SILENCE_CACHE_SECONDS="0", **settings)  # fmt: skip
-
-    return write_routes
 
 
 def run(subject: str | None = None, experiment: str = "sweep") -> dict[str, Any]:
