@@ -9,11 +9,10 @@ import re
 import uuid
 from typing import Any
 
-from shared.worker import current_engine
+from tests.support.delivery import only_record
 from tests.support.events import load_event
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
-
 
 
 def run(subject: str | None = None, experiment: str = "sweep") -> dict[str, Any]:
@@ -23,11 +22,6 @@ def run(subject: str | None = None, experiment: str = "sweep") -> dict[str, Any]
     if subject is not None:
         event["subject"] = subject
     return event
-
-
-def only_record(event: dict[str, Any]) -> Any:
-    (record,) = current_engine().ledger.records(event_id=event["id"])
-    return record
 
 
 GROUPED = """
@@ -46,7 +40,7 @@ def test_a_grouped_event_says_its_group_and_when_the_digest_is_due_and_a_full_gr
     noise_env(GROUPED, HOOK_URL=receiver.url)
     first = run()
     assert deliver("run_events", first).statuses() == ["grouped"]
-    record = only_record(first)
+    record = only_record(first["id"])
     assert re.fullmatch(r"grouped in g: data\.ExperimentName=sweep; digest due by \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC",
                         record.detail), record.detail  # fmt: skip
     assert record.extra == {"group": "g: data.ExperimentName=sweep"}
