@@ -38,7 +38,6 @@ routes:
 """
 
 
-
 def failed_run(experiment: str, number: int, **data: str) -> dict:
     event = copy.deepcopy(FAILED_RUN)
     run_id = f"{experiment}_child_{number:03d}"

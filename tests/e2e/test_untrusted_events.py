@@ -33,7 +33,6 @@ def records(event_id: str) -> list[Any]:
     return sorted(current_engine().ledger.records(event_id=event_id), key=lambda r: (r.route, r.position))
 
 
-
 # ---- 1. one large event never blocks other routes ----------------------------------------------------
 
 TWO_ROUTES = """
