@@ -9,6 +9,10 @@ installation token and keeps that until shortly before it expires); `api_url` (G
 GitHub has no idempotency key for dispatches: the ledger makes sure one event dispatches once, and the
 ledger key travels as `client_payload.ledger_key` (or the `ledger_key` workflow input) so that a workflow can
 recognise the one repeat the ledger cannot rule out (docs/cicd.md).
+
+Over 300 lines because it is one action kind: its two ways of dispatching and two credentials (a token,
+or a GitHub App's installation token, minted and cached here) each turn GitHub's answers into their own
+fix; the REST plumbing is in handlers/common/rest.py.
 """
 
 from __future__ import annotations

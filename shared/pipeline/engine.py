@@ -5,6 +5,10 @@ An event that cannot be understood is recorded as rejected and the function retu
 ledger claim, with retries inside the invocation's time budget. The worker (shared/worker.py) builds
 the engine, injecting its stages, and raises after recording if any action failed, so Event Grid
 redelivers and the ledger skips whatever is already done.
+
+Over 300 lines because it is one thing: every way an action runs (an event, a digest, a missed
+expectation, a resend) goes through the same claim -> attempt -> record path here, while the timers'
+bookkeeping is in their stages (noise/digests.py, noise/expectations.py, pipeline/expectations.py).
 """
 
 from __future__ import annotations

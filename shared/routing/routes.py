@@ -3,6 +3,10 @@
 Loading validates everything up front (keys, operators, regexes, action options, `${SETTING}`
 references) and reports every problem with its line, so a broken file fails at deploy time with a
 list to fix instead of one error at a time in production.
+
+Over 300 lines because it is one thing: the route model and the one pass that checks a route's keys
+against each other (`expect:` against `events`, `group` and `enrich`); each option's own parsing is in
+its module (conditions, action_options, noise_options, expect_parse).
 """
 
 from __future__ import annotations
