@@ -188,6 +188,7 @@ def test_each_rejection_says_what_is_wrong_in_its_words(raw: Any, words: str) ->
     with pytest.raises(EventRejected) as rejected:
         parse_event(raw)
     assert str(rejected.value) == words
+    assert rejected.value.field == (words.split(":", 1)[0] if isinstance(raw, dict) else "")
 
 
 def test_envelope_fields_that_may_be_absent_or_odd() -> None:
