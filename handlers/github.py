@@ -237,26 +237,15 @@ class GitHubAction(Action):
         what = f"GitHub App {self.app.id}: installation token"
         if (wait := _rate_limit_wait(response)) is not None:
             raise ActionFailed(f"{what} -> {response.status_code}: GitHub rate limit", retryable=True, retry_after=wait)
-        if response.status_code == 404:
-            raise rest.failed(
-                response,
-                what,
-                hint=f"the App has no installation {self.app.installation_id}: install it on the account that owns "
-                f"{self.repository} and use the number at the end of the installation's settings URL",
-            )
-        if response.status_code == 422:
-            raise rest.failed(
-                response,
-                what,
-                hint=f"the installation has no access to {self.repository}: is the GitHub App installed on "
-                f"{self.repository.split('/')[0]} with access to {self.repository}?",
-            )
-        if response.status_code == 401:
-            raise rest.failed(
-                response,
-                what,
-                hint="GitHub refused the App's JWT: check app.id and that private_key is a current key of the App",
-            )
+        hint = {
+            404: f"the App has no installation {self.app.installation_id}: install it on the account that owns "
+            f"{self.repository} and use the number at the end of the installation's settings URL",
+            422: f"the installation has no access to {self.repository}: is the GitHub App installed on "
+            f"{self.repository.split('/')[0]} with access to {self.repository}?",
+            401: "GitHub refused the App's JWT: check app.id and that private_key is a current key of the App",
+        }.get(response.status_code)
+        if hint:
+            raise rest.failed(response, what, hint=hint)
         raise rest.failed(response, what, retryable=response.status_code in http.RETRYABLE_STATUS)
 
 

@@ -8,6 +8,14 @@ from datetime import UTC, datetime, timedelta
 from shared.routing.durations import parse_duration
 
 
+def parser_from_doc(doc: str | None) -> argparse.ArgumentParser:
+    """A parser whose --help is the script's docstring: the first paragraph above the options, the rest below."""
+    summary, _, rest = (doc or "").partition("\n\n")
+    return argparse.ArgumentParser(
+        description=summary, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def duration_argument(text: str) -> timedelta:
     """An argparse type for `--since 24h` and the like."""
     try:

@@ -12,7 +12,6 @@ is checked by the app's own parser before it is written.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from scripts.cli import parser_from_doc
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "shared" / "example_events.json"
 
@@ -110,10 +111,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    summary, _, rest = __doc__.partition("\n\n")
-    parser = argparse.ArgumentParser(
-        description=summary, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument("event_type", metavar="TYPE", help="RunStatusChanged, RunCompleted, ModelRegistered, ...")
     parser.add_argument("values", nargs="*", metavar="PATH=VALUE", help="fields to set, e.g. data.RunStatus=Failed")
     parser.add_argument("--schema", choices=("eventgrid", "cloudevents"), default="eventgrid")

@@ -16,7 +16,6 @@ file or an event could not be read or an action could not be rendered.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import re
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scripts.cli import parser_from_doc
 from scripts.local_host import event_files, events_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,10 +237,7 @@ def _action_article(action: ActionPreview) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    summary, _, rest = __doc__.partition("\n\n")
-    parser = argparse.ArgumentParser(
-        description=summary, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument("paths", nargs="+", metavar="PATH", help="event JSON files or folders")
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     parser.add_argument("--out", default="preview", metavar="DIR", help="where to write (default: %(default)s)")

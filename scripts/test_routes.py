@@ -26,7 +26,6 @@ printed), 2 when a case file or the routes cannot be read.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from scripts.cli import parser_from_doc
 
 CASE_KEYS = ("name", "event", "routes", "actions", "renders")
 
@@ -208,10 +209,7 @@ def run_file(case_file: CaseFile, routes_file: Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    summary, _, rest = __doc__.partition("\n\n")
-    parser = argparse.ArgumentParser(
-        description=summary, epilog=rest, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_from_doc(__doc__)
     parser.add_argument("cases", nargs="+", metavar="CASES", help="case files (YAML)")
     parser.add_argument("--routes", help="routes file (default: the ROUTES_FILE setting, else routes.yaml)")
     args = parser.parse_args(argv)

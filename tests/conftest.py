@@ -67,6 +67,19 @@ def app_env(azurite: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ca
     worker.use_engine(None)
 
 
+@pytest.fixture
+def noise_env(app_env: Callable[..., Path], tmp_path: Path) -> Callable[..., Path]:
+    """app_env with tables of the test's own for groups, silences and repeat counters (read at once)."""
+    suffix = uuid.uuid4().hex[:8]
+
+    def write_routes(text: str, **settings: str) -> Path:
+        return app_env(text, DIGEST_TABLE=f"digests{suffix}", SILENCE_TABLE=f"silences{suffix}",
+                       GUARDRAIL_TABLE=f"guardrails{suffix}", SILENCE_CACHE_SECONDS="0",
+                       EMAIL_OUTBOX=str(tmp_path / "outbox"), **settings)  # fmt: skip
+
+    return write_routes
+
+
 @pytest.fixture(scope="module")
 def fake() -> Iterator[AzureMLFake]:
     """The local HTTPS Azure ML (tests/support/azureml_fake.py), one per test module."""

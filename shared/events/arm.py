@@ -155,3 +155,19 @@ class SourceEvent(AmlEvent):
 
     def facts(self) -> list[tuple[str, str]]:
         return [("Workspace", self.workspace.name)] if self.workspace is not None else []
+
+
+class ResourceSourceEvent(SourceEvent):
+    """A SourceEvent about one Azure resource: linked to it in the portal, named first in its facts."""
+
+    resource_id: str
+    resource_type: str
+    resource_name: str
+
+    @property
+    def resource_link(self) -> str:
+        resource = parse_resource_id(self.resource_id)
+        return resource.portal_url if resource else super().resource_link
+
+    def facts(self) -> list[tuple[str, str]]:
+        return [*super().facts(), ("Resource", self.resource_id), ("Resource type", self.resource_type)]

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from shared.events.arm import SourceEvent, parse_resource_id, portal_url, text_field
+from shared.events.arm import SourceEvent, parse_resource_id, text_field
 from shared.events.model import EventRejected, get_ci
 from shared.events.workspace import Workspace
 from shared.settings import current_settings
@@ -156,10 +156,6 @@ class BlobEvent(SourceEvent):
         if store:
             derived["datastore"] = store.name
         return (store.workspace if store else None), fields, {**data, **derived}
-
-    @property
-    def resource_link(self) -> str:
-        return portal_url(self.topic)
 
     @property
     def title(self) -> str:

@@ -13,7 +13,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.events.arm import ML_RESOURCES, SourceEvent, is_management_group, parse_resource_id, text_field
+from shared.events.arm import (
+    ML_RESOURCES,
+    ResourceSourceEvent,
+    is_management_group,
+    parse_resource_id,
+    text_field,
+)
 from shared.events.model import EventRejected
 from shared.events.workspace import Workspace
 
@@ -21,10 +27,7 @@ COMPLIANCE_STATES = ("Compliant", "NonCompliant", "Conflict", "Exempt", "Unknown
 _STATE_BY_LOWER = {state.lower(): state for state in COMPLIANCE_STATES}
 
 
-class PolicyStateEvent(SourceEvent):
-    resource_id: str
-    resource_type: str
-    resource_name: str
+class PolicyStateEvent(ResourceSourceEvent):
     compliance_state: str
     compliance_reason_code: str | None
     policy_assignment_id: str
@@ -90,11 +93,6 @@ class PolicyStateEvent(SourceEvent):
         return self.compliance_state
 
     @property
-    def resource_link(self) -> str:
-        resource = parse_resource_id(self.resource_id)
-        return resource.portal_url if resource else super().resource_link
-
-    @property
     def studio_url(self) -> str:
         # The compliance of a resource is shown in the portal, not in Azure ML studio.
         return self.resource_link
@@ -107,8 +105,6 @@ class PolicyStateEvent(SourceEvent):
     def facts(self) -> list[tuple[str, str]]:
         return [
             *super().facts(),
-            ("Resource", self.resource_id),
-            ("Resource type", self.resource_type),
             ("Compliance", self.compliance_state),
             ("Policy assignment", self.policy_assignment_name),
             ("Policy definition", self.policy_definition_name),

@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from shared.events.arm import ML_RESOURCES, SourceEvent, parse_resource_id, text_field
+from shared.events.arm import ML_RESOURCES, ResourceSourceEvent, parse_resource_id, text_field
 from shared.events.model import EventRejected, get_ci
 from shared.events.workspace import Workspace
 
@@ -35,12 +35,9 @@ _MAX_NESTED_JSON = 65536  # a claims or statusMessage string longer than this is
 _MAX_MESSAGE = 1000
 
 
-class ResourceEvent(SourceEvent):
+class ResourceEvent(ResourceSourceEvent):
     operation_name: str
     operation: str  # Write, Delete or Action
-    resource_id: str
-    resource_type: str
-    resource_name: str
     resource_provider: str | None
     operation_status: str | None  # `data.status` as the payload has it
     caller: str | None
@@ -105,11 +102,6 @@ class ResourceEvent(SourceEvent):
         return resource.workspace(), fields, {**routed, **{k: v for k, v in derived.items() if v is not None}}
 
     @property
-    def resource_link(self) -> str:
-        resource = parse_resource_id(self.resource_id)
-        return resource.portal_url if resource else super().resource_link
-
-    @property
     def studio_url(self) -> str:
         resource = parse_resource_id(self.resource_id)
         return (resource.studio_url() if resource else None) or self.resource_link
@@ -125,8 +117,6 @@ class ResourceEvent(SourceEvent):
         error = ": ".join(part for part in (self.error_code, self.error_message) if part)
         return [
             *super().facts(),
-            ("Resource", self.resource_id),
-            ("Resource type", self.resource_type),
             ("Operation", self.operation_name),
             ("Status", self.status),
             ("Error", error),

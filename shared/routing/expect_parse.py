@@ -6,7 +6,6 @@ carry) reported rather than silently waited for.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.events.catalog import KNOWN_EVENT_TYPES, full_event_type, short_event_type
 from shared.events.model import EVENT_CLASSES, RUN_STATUSES
@@ -14,7 +13,7 @@ from shared.problems import Problems
 from shared.routing.conditions import Condition, check_path, parse_conditions
 from shared.routing.durations import parse_duration
 from shared.routing.expect import RUN_COMPLETED, EventFilter, Expectation, FollowUp, Recurring
-from shared.routing.mutes import parse_clock, parse_days
+from shared.routing.mutes import check_keys, parse_clock, parse_days, parse_timezone
 from shared.routing.yamlsource import LineDict
 
 FOLLOW_UP_KEYS = ("within", "event", "same", "at_least", "resolved_late")
@@ -204,18 +203,12 @@ def _parse_recurring(
         problems.add(line, 'expect.every must be a mapping like {days: [mon-fri], by: "07:00", timezone: UTC}')
         return None
     found: list[str] = []
-    for key in every:
-        if key not in EVERY_KEYS:
-            found.append(f"unknown key {key!r} (allowed: {', '.join(EVERY_KEYS)})")
+    check_keys(every, EVERY_KEYS, found)
     days = parse_days(every.get("days"), found)
     if "by" not in every:
         found.append('`by` is required: the time of day the event must have happened by, e.g. "07:00"')
     by = parse_clock(every.get("by", "00:00"), "by", found)
-    timezone = str(every.get("timezone") or "UTC")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        found.append(f"unknown timezone {timezone!r} (an IANA name such as Europe/Paris or UTC)")
+    timezone = parse_timezone(every.get("timezone"), found)
     if by == 24 * 60:
         found.append("by: use 00:00 of the next day rather than 24:00")
     for problem in found:

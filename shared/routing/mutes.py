@@ -60,21 +60,31 @@ def parse_mutes(spec: Any) -> tuple[tuple[MuteWindow, ...], list[str]]:
 
 
 def _parse_window(item: Mapping[str, Any], problems: list[str]) -> MuteWindow | None:
-    for key in item:
-        if key not in WINDOW_KEYS:
-            problems.append(f"unknown key {key!r} (allowed: {', '.join(WINDOW_KEYS)})")
+    check_keys(item, WINDOW_KEYS, problems)
     days = parse_days(item.get("days"), problems)
     start = parse_clock(item.get("from", "00:00"), "from", problems)
     end = parse_clock(item.get("to", "24:00"), "to", problems)
-    timezone = str(item.get("timezone") or "UTC")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"unknown timezone {timezone!r} (an IANA name such as Europe/Berlin or UTC)")
+    timezone = parse_timezone(item.get("timezone"), problems)
     if problems or start is None or end is None:
         return None
     written = ", ".join(f"{key}: {item[key]}" for key in WINDOW_KEYS if key in item) or "always"
     return MuteWindow(days, start, end, timezone, written)
+
+
+def check_keys(item: Mapping[str, Any], allowed: tuple[str, ...], problems: list[str]) -> None:
+    for key in item:
+        if key not in allowed:
+            problems.append(f"unknown key {key!r} (allowed: {', '.join(allowed)})")
+
+
+def parse_timezone(value: Any, problems: list[str]) -> str:
+    """The IANA time zone written, UTC when none."""
+    timezone = str(value or "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"unknown timezone {timezone!r} (an IANA name such as Europe/Berlin or UTC)")
+    return timezone
 
 
 def parse_days(spec: Any, problems: list[str]) -> frozenset[int]:

@@ -156,7 +156,7 @@ def argument_problem(script: Path, args: list[str]) -> str | None:
     it would do afterwards (storage, network) happens."""
     if not script.is_file():
         return f"{relative(script)} does not exist"
-    if "argparse" not in script.read_text(encoding="utf-8"):
+    if "parse_args(" not in script.read_text(encoding="utf-8"):  # no argparse parser
         return f"{relative(script)} takes no arguments" if args else None
     parse_args = argparse.ArgumentParser.parse_args
 

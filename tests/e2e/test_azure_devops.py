@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from shared.platform import identity
-from shared.worker import current_engine
 from tests.support.azure_devops_fake import AzureDevOpsFake, Pipeline
 from tests.support.cicd import trust
+from tests.support.delivery import only_record
 from tests.support.events import load_event
 from tests.support.identity_endpoint import IdentityEndpoint
 
@@ -70,11 +70,6 @@ def ado(servers, app_env, monkeypatch: pytest.MonkeyPatch):
     return configure
 
 
-def record():
-    (found,) = current_engine().ledger.records(event_id=MODEL["id"])
-    return found
-
-
 def test_the_managed_identity_queues_a_run_with_templated_parameters_and_the_ledger_key(ado, deliver) -> None:
     fake = ado(route())
     assert deliver("model_registered", MODEL).statuses() == ["done"]
@@ -84,7 +79,7 @@ def test_the_managed_identity_queues_a_run_with_templated_parameters_and_the_led
         "resources": {"repositories": {"self": {"refName": "refs/heads/main"}}},
         "templateParameters": {"model": "churn-classifier", "version": "7", "ledger_key": KEY},
     }
-    done = record()
+    done = only_record(MODEL["id"])
     assert done.status == "done" and done.extra["run_id"] == 1 and "buildId=1" in done.extra["run_url"]
     assert "run pipeline 42 in contoso/mlops -> run 1 queued" in done.detail
 
@@ -96,7 +91,7 @@ def test_a_pat_authenticates_with_basic_auth_and_sets_variables(ado, deliver) ->
     assert deliver("model_registered", MODEL).statuses() == ["done"]
     (run,) = fake.runs
     assert run.authorization == "pat" and run.body["variables"] == {"stage": {"value": "candidate", "isSecret": False}}
-    assert PAT not in repr(record())
+    assert PAT not in repr(only_record(MODEL["id"]))
 
 
 def test_a_redelivery_queues_nothing(ado, deliver) -> None:
@@ -134,6 +129,6 @@ def test_permanent_failures_say_what_to_fix(ado, deliver, pipeline, extra, chang
         change(fake)
     delivery = deliver("model_registered", MODEL)
     assert delivery.statuses() == ["failed"] and delivery.reports[0].attempts == 1
-    failed = record()
+    failed = only_record(MODEL["id"])
     assert failed.status == "failed" and expected in failed.detail, failed.detail
     assert fake.runs == []

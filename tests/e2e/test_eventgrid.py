@@ -15,8 +15,8 @@ import pytest
 
 from handlers import eventgrid
 from shared.platform import identity
-from shared.worker import current_engine
 from tests.support.cicd import trust
+from tests.support.delivery import only_record
 from tests.support.eventgrid_fake import MAX_BYTES, EventGridFake
 from tests.support.events import load_event
 from tests.support.identity_endpoint import IdentityEndpoint
@@ -71,11 +71,6 @@ def topic(servers, app_env, monkeypatch: pytest.MonkeyPatch):
     return configure
 
 
-def record():
-    (found,) = current_engine().ledger.records(event_id=MODEL["id"])
-    return found
-
-
 def test_a_cloudevent_with_the_key_carries_an_id_derived_from_the_ledger_key(topic, deliver) -> None:
     fake = topic(route('          key: "${FORWARD_TOPIC_KEY}"\n'))
     assert deliver("model_registered", MODEL).statuses() == ["done"]
@@ -85,7 +80,7 @@ def test_a_cloudevent_with_the_key_carries_an_id_derived_from_the_ledger_key(top
     assert event["id"] == eventgrid.event_id(KEY) and event["specversion"] == "1.0"
     assert event["type"] == MODEL["eventType"] and event["source"] == MODEL["topic"]
     assert event["subject"] == MODEL["subject"] and event["data"]["fields"]["model_name"] == "churn-classifier"
-    done = record()
+    done = only_record(MODEL["id"])
     assert done.extra["published_id"] == event["id"] and fake.key not in repr(done)
 
 
@@ -135,7 +130,7 @@ def test_permanent_failures_say_what_to_fix(topic, deliver, extra, change, expec
         change(fake)
     delivery = deliver("model_registered", MODEL)
     assert delivery.statuses() == ["failed"] and delivery.reports[0].attempts == 1
-    assert expected in record().detail, record().detail
+    assert expected in only_record(MODEL["id"]).detail, only_record(MODEL["id"]).detail
     assert fake.published == []
 
 

@@ -7,26 +7,12 @@ import copy
 import logging
 import re
 import uuid
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from shared.worker import current_engine
+from tests.support.delivery import only_record
 from tests.support.events import load_event
 
 FAILED_RUN = load_event("eventgrid/run_status_changed_failed.json")
-
-
-@pytest.fixture
-def noise_env(app_env, tmp_path: Path):
-    suffix = uuid.uuid4().hex[:8]
-
-    def write_routes(text: str, **settings: str) -> Path:
-        return app_env(text, DIGEST_TABLE=f"digests{suffix}", SILENCE_TABLE=f"silences{suffix}",
-                       GUARDRAIL_TABLE=f"guardrails{suffix}", SILENCE_CACHE_SECONDS="0", **settings)  # fmt: skip
-
-    return write_routes
 
 
 def run(subject: str | None = None, experiment: str = "sweep") -> dict[str, Any]:
@@ -36,11 +22,6 @@ def run(subject: str | None = None, experiment: str = "sweep") -> dict[str, Any]
     if subject is not None:
         event["subject"] = subject
     return event
-
-
-def only_record(event: dict[str, Any]) -> Any:
-    (record,) = current_engine().ledger.records(event_id=event["id"])
-    return record
 
 
 GROUPED = """
@@ -59,7 +40,7 @@ def test_a_grouped_event_says_its_group_and_when_the_digest_is_due_and_a_full_gr
     noise_env(GROUPED, HOOK_URL=receiver.url)
     first = run()
     assert deliver("run_events", first).statuses() == ["grouped"]
-    record = only_record(first)
+    record = only_record(first["id"])
     assert re.fullmatch(r"grouped in g: data\.ExperimentName=sweep; digest due by \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC",
                         record.detail), record.detail  # fmt: skip
     assert record.extra == {"group": "g: data.ExperimentName=sweep"}

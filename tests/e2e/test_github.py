@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from handlers import github
-from shared.worker import current_engine
 from tests.support.cicd import trust
+from tests.support.delivery import only_record
 from tests.support.events import load_event
 from tests.support.github_fake import GitHubFake, Workflow
 
@@ -81,11 +81,6 @@ def settings(gh: GitHubFake, app_key: tuple[str, bytes], **more: str) -> dict[st
     return {"GITHUB_API": gh.url, "GITHUB_APP_KEY": app_key[0], "GITHUB_TOKEN": "github_pat_fine_grained", **more}
 
 
-def record():
-    (found,) = current_engine().ledger.records(event_id=MODEL["id"])
-    return found
-
-
 def test_an_app_dispatch_carries_the_templated_payload_and_the_ledger_key(app_env, gh, app_key, deliver) -> None:
     app_env(dispatch_route(), **settings(gh, app_key))
     delivery = deliver("model_registered", MODEL)
@@ -99,7 +94,7 @@ def test_an_app_dispatch_carries_the_templated_payload_and_the_ledger_key(app_en
     assert sent.token in gh.issued  # the installation token the JWT was exchanged for
     (exchange,) = gh.sent("POST", "/access_tokens")
     assert exchange.json() == {"repositories": ["churn-model"]}  # a token for this repository only
-    done = record()
+    done = only_record(MODEL["id"])
     assert done.status == "done" and REPOSITORY in done.detail and done.extra["repository"] == REPOSITORY
     # A second event reuses the worker's installation token: one exchange in all.
     assert deliver("model_registered", OTHER_MODEL).statuses() == ["done"]
@@ -177,7 +172,7 @@ def test_permanent_failures_say_what_to_fix(app_env, gh, app_key, deliver, chang
     change(gh)
     delivery = deliver("model_registered", MODEL)
     assert delivery.statuses() == ["failed"] and delivery.reports[0].attempts == 1
-    failed = record()
+    failed = only_record(MODEL["id"])
     assert failed.status == "failed" and expected in failed.detail, failed.detail
     assert gh.dispatches == []
 
@@ -198,7 +193,7 @@ def test_an_unknown_workflow_input_is_a_422_naming_the_inputs(app_env, gh, app_k
 def test_a_bad_token_is_a_401_to_renew_and_no_secret_reaches_the_ledger(app_env, gh, app_key, deliver) -> None:
     app_env(dispatch_route(auth="token"), **settings(gh, app_key, GITHUB_TOKEN="github_pat_revoked"))
     delivery = deliver("model_registered", MODEL)
-    failed = record()
+    failed = only_record(MODEL["id"])
     assert failed.status == "failed" and "-> 401: Bad credentials" in failed.detail and "renew it" in failed.detail
     stored = repr(failed)
     assert "github_pat_revoked" not in stored and "PRIVATE KEY" not in stored

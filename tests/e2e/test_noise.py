@@ -8,7 +8,6 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 
@@ -37,19 +36,6 @@ routes:
       - webhook: {url: "${HOOK_URL}/alerts", allow_private: true, retry: {attempts: 1}}
       - email: {to: mlops@contoso.com}
 """
-
-
-@pytest.fixture
-def noise_env(app_env, tmp_path: Path):
-    """app_env with tables of the test's own for groups, silences and repeat counters."""
-    suffix = uuid.uuid4().hex[:8]
-
-    def write_routes(text: str, **settings: str) -> Path:
-        return app_env(text, DIGEST_TABLE=f"digests{suffix}", SILENCE_TABLE=f"silences{suffix}",
-                       GUARDRAIL_TABLE=f"guardrails{suffix}", SILENCE_CACHE_SECONDS="0",
-                       EMAIL_OUTBOX=str(tmp_path / "outbox"), **settings)  # fmt: skip
-
-    return write_routes
 
 
 def failed_run(experiment: str, number: int, **data: str) -> dict:

@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,18 +31,6 @@ def failed_run(event_id: str | None = None, **data: Any) -> dict[str, Any]:
 
 def records(event_id: str) -> list[Any]:
     return sorted(current_engine().ledger.records(event_id=event_id), key=lambda r: (r.route, r.position))
-
-
-@pytest.fixture
-def noise_env(app_env, tmp_path: Path):
-    suffix = uuid.uuid4().hex[:8]
-
-    def write_routes(text: str, **settings: str) -> Path:
-        return app_env(text, DIGEST_TABLE=f"digests{suffix}", SILENCE_TABLE=f"silences{suffix}",
-                       GUARDRAIL_TABLE=f"guardrails{suffix}", SILENCE_CACHE_SECONDS="0",
-                       EMAIL_OUTBOX=str(tmp_path / "outbox"), **settings)  # fmt: skip
-
-    return write_routes
 
 
 # ---- 1. one large event never blocks other routes ----------------------------------------------------

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from scripts.local_host import binding_for
+from shared.ledger.records import LedgerRecord
 from shared.pipeline.reports import ActionReport, observe
-from shared.worker import DeliveryFailed
+from shared.worker import DeliveryFailed, current_engine
 
 
 @dataclass
@@ -28,3 +29,9 @@ def deliver_event(functions: dict[str, Callable[[Any], None]], function: str, ev
         except DeliveryFailed as error:
             return Delivery(reports, error)
     return Delivery(reports, None)
+
+
+def only_record(event_id: str) -> LedgerRecord:
+    """The one ledger record of an event in the worker's engine (a test with one route and action)."""
+    (record,) = current_engine().ledger.records(event_id=event_id)
+    return record
