@@ -18,14 +18,12 @@ import logging
 import threading
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from handlers.common import http
+from handlers.common.templated_json import body_template
 from shared.actions import Action, ActionContext, ActionFailed, ActionOutcome, Preview, PreviewPart, pretty_json
 from shared.problems import Problems
-
-if TYPE_CHECKING:
-    from handlers.common.json_body import JsonBodyTemplate
 
 SCHEMAS = ("cloudevents", "eventgrid")
 MAX_EVENT_BYTES = 1024 * 1024  # Event Grid refuses an event (and a request) over 1 MB
@@ -63,18 +61,7 @@ class EventGridAction(Action):
             problems.add(line, "eventgrid: namespace topics take CloudEvents only (schema: cloudevents)")
         self.key = str(self.options.get("key") or "")
         self.allow_private = bool(self.options.get("allow_private", False))
-        self.body_template = self._body_template(problems, line)
-
-    def _body_template(self, problems: Problems, line: int) -> JsonBodyTemplate | None:
-        source = self.options.get("body")
-        if source in (None, ""):
-            return None
-        if not isinstance(source, str):
-            problems.add(line, "eventgrid: body must be a template string producing JSON (use |tojson for values)")
-            return None
-        from handlers.common.json_body import JsonBodyTemplate
-
-        return JsonBodyTemplate.compile(source, self.event_types, problems, line, self.kind)
+        self.body_template = body_template(self, problems, line)
 
     @property
     def target(self) -> str:

@@ -1,16 +1,20 @@
 """Option values that are JSON with templates in them (`client_payload`, workflow `inputs`, pipeline
 `parameters`): every string is a template over the event, checked against example events when routes load;
 numbers, true/false and null are sent as written; mappings and lists nest (unless `flat`). Jinja2 loads
-only for values that hold a string (cold start)."""
+only for values that hold a string (cold start). Also the `body:` option (webhook, eventgrid): one template
+producing JSON."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.actions import ActionContext, ActionFailed
+from shared.actions import Action, ActionContext, ActionFailed
 from shared.problems import Problems
+
+if TYPE_CHECKING:
+    from handlers.common.json_body import JsonBodyTemplate
 
 
 @dataclass(frozen=True)
@@ -104,3 +108,16 @@ def _render(value: Any, context: Mapping[str, Any], as_text: bool) -> Any:
     if as_text:
         return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     return value
+
+
+def body_template(action: Action, problems: Problems, line: int) -> JsonBodyTemplate | None:
+    """The action's `body:` compiled, None without one."""
+    source = action.options.get("body")
+    if source in (None, ""):
+        return None
+    if not isinstance(source, str):
+        problems.add(line, f"{action.kind}: body must be a template string producing JSON (use |tojson for values)")
+        return None
+    from handlers.common.json_body import JsonBodyTemplate  # Jinja2 loads only for routes that use `body:`
+
+    return JsonBodyTemplate.compile(source, action.event_types, problems, line, action.kind)

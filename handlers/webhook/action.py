@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from handlers.common import http
+from handlers.common.templated_json import body_template
 from handlers.webhook import signing
 from shared.actions import ActionContext, ActionOutcome, Preview, PreviewPart
 from shared.problems import Problems
-
-if TYPE_CHECKING:
-    from handlers.common.json_body import JsonBodyTemplate
 
 # Headers the action sets itself; `headers:` may not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "idempotency-key"}) | signing.SIGNATURE_HEADERS
@@ -38,7 +36,7 @@ class WebhookAction(http.PostAction):
         super().configure(problems, line)
         self.signing_key = self._signing_key(problems, line)
         self.extra_headers = self._extra_headers(problems, line)
-        self.body_template = self._body_template(problems, line)
+        self.body_template = body_template(self, problems, line)
 
     def _signing_key(self, problems: Problems, line: int) -> bytes | None:
         secret = self.options.get("secret")
@@ -67,17 +65,6 @@ class WebhookAction(http.PostAction):
             else:
                 headers[name] = str(value)
         return headers
-
-    def _body_template(self, problems: Problems, line: int) -> JsonBodyTemplate | None:
-        source = self.options.get("body")
-        if source in (None, ""):
-            return None
-        if not isinstance(source, str):
-            problems.add(line, "webhook: body must be a template string producing JSON (use |tojson for values)")
-            return None
-        from handlers.common.json_body import JsonBodyTemplate  # Jinja2 loads only for routes that use `body:`
-
-        return JsonBodyTemplate.compile(source, self.event_types, problems, line, self.kind)
 
     def run(self, ctx: ActionContext) -> ActionOutcome:
         body, headers = self.request(ctx)
