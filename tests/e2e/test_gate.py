@@ -93,3 +93,16 @@ def test_unreadable_silences_are_said_and_the_route_acts(noise_env, deliver, cap
     with caplog.at_level(logging.WARNING, logger="aml_events"):
         assert deliver("run_events", run()).statuses() == ["done"]
     assert "silences unavailable, acting without them: connection refused" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_key_the_event_cannot_fill_counts_by_subject_and_says_so(noise_env, deliver, caplog) -> None:
+    noise_env(REPEATED.format(key='key: "{{ event.data.runTags.team }}"'))  # the example event has a team
+    untagged = run("experiments/x/runs/9")
+    untagged["data"]["runTags"] = {}
+    with caplog.at_level(logging.WARNING, logger="aml_events"):
+        assert deliver("run_events", untagged).statuses() == ["done"]
+    (warning,) = [r.getMessage() for r in caplog.records if "counting by subject" in r.getMessage()]
+    assert warning.startswith("route r: key: template refers to something the event does not have")
+    again = copy.deepcopy(untagged) | {"id": str(uuid.uuid4())}
+    repeated = deliver("run_events", again)
+    assert repeated.reports[0].detail.startswith("repeat_interval: 'experiments/x/runs/9' last notified at ")

@@ -29,10 +29,11 @@ RUN = load_event("eventgrid/run_status_changed_failed.json")
 def test_the_envelope_problem_is_named_truly(item: Any, words: str, event_id: str | None) -> None:
     problem = envelope_problem(item)
     assert (str(problem), problem.event_id) == (words, event_id)
+    assert problem.field == words.split(": ", 1)[0] if ": " in words else problem.field == ""
 
 
 def test_a_miscased_specversion_next_to_the_right_one_is_not_the_problem() -> None:
-    assert str(envelope_problem({"specversion": "1.0", "SPECVERSION": "1.0"})) == "type: is missing"
+    assert str(envelope_problem({"specversion": "1.0", "SpecVersion": "1.0"})) == "type: is missing"
 
 
 def test_the_claimed_type_is_kept_bounded_whatever_the_input() -> None:
@@ -43,10 +44,13 @@ def test_the_claimed_type_is_kept_bounded_whatever_the_input() -> None:
     assert written_event_type({"eventType": 7}) is None
     assert written_event_type(None) is None
 
-    class Binding:
+    class GridBinding:
         event_type = "D"
 
-    assert written_event_type(Binding()) == "D"
+    class CloudBinding:
+        type = "E"
+
+    assert written_event_type(GridBinding()) == "D" and written_event_type(CloudBinding()) == "E"
 
 
 def test_a_binding_object_is_kept_as_its_fields_and_data() -> None:
@@ -63,4 +67,13 @@ def test_a_binding_object_is_kept_as_its_fields_and_data() -> None:
             raise ValueError("not JSON")
 
     assert raw_for_record(Unreadable()) == {"id": "u", "data": None}
+
+    class Cloud:
+        id, type, source, subject, data_version = "c", "T", "S", "s", "1"
+
+        def get_json(self) -> Any:
+            return {"x": 1}
+
+    assert raw_for_record(Cloud()) == {"id": "c", "subject": "s", "type": "T", "source": "S", "data_version": "1",
+                                       "data": {"x": 1}}  # fmt: skip
     assert raw_for_record({"plain": 1}) == {"plain": 1}

@@ -65,6 +65,8 @@ def test_what_must_be_rejected_is_rejected_naming_the_field(raw: dict[str, Any],
     with pytest.raises(EventRejected) as rejected:
         parse_event(raw)
     assert rejected.value.field == field
+    # The id is known to the rejection once it was read (a rejection of the id itself has none).
+    assert rejected.value.event_id == (None if field == "id" else raw["id"])
 
 
 MUST_KEEP = [
@@ -186,6 +188,7 @@ def test_each_rejection_says_what_is_wrong_in_its_words(raw: Any, words: str) ->
     with pytest.raises(EventRejected) as rejected:
         parse_event(raw)
     assert str(rejected.value) == words
+    assert rejected.value.field == (words.split(":", 1)[0] if isinstance(raw, dict) else "")
 
 
 def test_envelope_fields_that_may_be_absent_or_odd() -> None:
@@ -193,6 +196,7 @@ def test_envelope_fields_that_may_be_absent_or_odd() -> None:
     assert parse_event(no_subject).subject == ""
     assert parse_event(changed(RUN, dataVersion=7)).data_version == ""
     assert parse_event(changed(RUN, dataVersion="3")).data_version == "3"
+    assert parse_event(changed(RUN, eventTime="")).event_time is None
 
 
 def test_optional_fields_that_are_absent_read_as_empty_of_their_kind() -> None:

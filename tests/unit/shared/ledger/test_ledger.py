@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.ledger.base import Ledger
+from shared.ledger.base import Ledger, after_prefix, id_matches
 from shared.ledger.memory import MemoryLedger
 from shared.ledger.records import DONE, FAILED, GROUPED, RUNNING, SKIPPED, AlreadyHandled, Claim, LedgerRecord
 from shared.ledger.table import TableLedger
@@ -280,3 +280,35 @@ def test_storage_failing_mid_claim_says_during_what(azurite: str, operation: str
     with pytest.raises(LedgerUnavailable) as raised:
         ledger.claim(record(), lease_seconds=60)
     assert str(raised.value) == f"ledger storage unavailable during {what}: connection refused"
+
+
+def test_records_by_id_prefix(ledger: Ledger) -> None:
+    for event_id in ("run-1", "run-2", "runner", "ru", "other"):
+        ledger.settle(record(event_id, status=DONE))
+    found = {r.event_id for r in ledger.records(event_id="run-", prefix=True)}
+    assert found == {"run-1", "run-2"}
+    assert {r.event_id for r in ledger.records(event_id="run-1")} == {"run-1"}
+    assert after_prefix("run-") == "run." and after_prefix("ab") == "ac"
+    assert id_matches("run-1", None, False) and id_matches("run-1", "run-1", False)
+    assert not id_matches("run-1", "run-", False) and id_matches("run-1", "run-", True)
+    assert not id_matches("other", "run-", True)
+
+
+def test_storage_failing_while_recording_the_outcome_says_so(azurite: str) -> None:
+    from azure.core.exceptions import ServiceRequestError
+
+    from shared.ledger.records import LedgerUnavailable
+
+    suffix = uuid.uuid4().hex[:10]
+    ledger = TableLedger(Settings.from_environ({"AzureWebJobsStorage": azurite, "LEDGER_TABLE": f"ledger{suffix}",
+                                                "REJECTED_TABLE": f"rejected{suffix}"}))  # fmt: skip
+    claim = ledger.claim(record(), lease_seconds=60)
+    assert isinstance(claim, Claim)
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise ServiceRequestError("connection refused")
+
+    ledger.table.update_entity = unreachable  # type: ignore[method-assign]
+    with pytest.raises(LedgerUnavailable) as raised:
+        ledger.finish(claim, DONE, "200", 1, {})
+    assert str(raised.value) == "ledger storage unavailable during recording the outcome: connection refused"
